@@ -1,0 +1,121 @@
+"""AlexNet (Krizhevsky, Sutskever, Hinton, NIPS 2012) in two towers, one per device.
+
+One table describes one tower; the builder makes both towers from it, each on its own device
+with its own variables, as the paper split the net over two GTX 580s. `reads` is the paper's
+Figure 2: 'own' sees only this tower's previous layer, 'both' crosses to the other device.
+"""
+from dataclasses import dataclass
+
+from .. import ops
+from ..tf_compat import tf, tf1
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    kind: str               # 'conv' or 'fc'
+    units: int              # kernels / units per tower; 0 = num_classes split over the towers
+    k: int = 0
+    stride: int = 1
+    padding: str = 'SAME'   # SAME at stride 1 is the paper's pad (k - 1) / 2
+    reads: str = 'own'      # 'image', 'own' or 'both'
+    bias: int = 0           # 0, or 1 = config.init_bias (the paper's 1, Caffe's 0.1)
+    relu: bool = True
+    lrn: bool = False       # conv -> ReLU -> LRN -> pool, the paper's order
+    pool: bool = False      # max 3x3 stride 2: overlapping pooling
+    dropout: bool = False
+
+
+TOWERS = 2
+TABLE = (
+    #     name     kind    units  k   stride padding  reads    bias
+    Layer('conv1', 'conv', 48,   11, 4,     'VALID', 'image', 0, lrn=True, pool=True),
+    Layer('conv2', 'conv', 128,   5, 1,     'SAME',  'own',   1, lrn=True, pool=True),
+    Layer('conv3', 'conv', 192,   3, 1,     'SAME',  'both',  0),
+    Layer('conv4', 'conv', 192,   3, 1,     'SAME',  'own',   1),
+    Layer('conv5', 'conv', 128,   3, 1,     'SAME',  'own',   1, pool=True),
+    Layer('fc6',   'fc',   2048, reads='both', bias=1, dropout=True),
+    Layer('fc7',   'fc',   2048, reads='both', bias=1, dropout=True),
+    Layer('fc8',   'fc',   0,    reads='both', bias=0, relu=False),
+)
+
+# SPEC.md section 1: the paper's neurons per layer (both towers) and parameters.
+# Its conv1 figure, 253,440, is the 224-input erratum; at 227 it is 290,400.
+PAPER = {
+    'conv1': (290_400, 34_944), 'conv2': (186_624, 307_456), 'conv3': (64_896, 885_120),
+    'conv4': (64_896, 663_936), 'conv5': (43_264, 442_624), 'fc6': (4096, 37_752_832),
+    'fc7': (4096, 16_781_312), 'fc8': (1000, 4_097_000),
+}
+PAPER_TOTAL = 60_965_224
+
+
+@dataclass
+class Net:
+    logits: tf.Tensor
+    end_points: dict        # layer name -> [tensor of tower 0, tensor of tower 1] (None: not on it)
+    params: dict            # (layer name, tower) -> {'w', 'b'}
+    devices: tuple
+
+
+def _towers_of(layer, config):
+    """fc8 lives whole on tower 0 (cuda-convnet2) unless config.fc8 == 'split'."""
+    if layer.name == 'fc8' and config.fc8 != 'split':
+        return (0,)
+    return tuple(range(TOWERS))
+
+
+def _units(layer, config, towers):
+    if layer.units:
+        return layer.units
+    if config.num_classes % len(towers):
+        raise ValueError(f'fc8 split over {len(towers)} towers needs an even class count')
+    return config.num_classes // len(towers)
+
+
+def build(images, config, devices, training=False):
+    """images: float32 NHWC (mean-subtracted). Returns Net with logits [batch, num_classes]."""
+    if len(devices) != TOWERS:
+        raise ValueError(f'AlexNet needs {TOWERS} tower devices, got {devices}')
+    end, params = {}, {}
+    prev = [images] * TOWERS
+    for layer in TABLE:
+        towers = _towers_of(layer, config)
+        outs = [None] * TOWERS
+        for t in towers:
+            with tf1.device(devices[t]), tf.name_scope(f'tower{t}/'), \
+                    tf1.variable_scope(f'tower{t}', auxiliary_name_scope=False):
+                x = tf.concat(prev, axis=-1, name=f'{layer.name}_input') if layer.reads == 'both' \
+                    else prev[t]
+                outs[t] = _apply(layer, x, config, _units(layer, config, towers), params, t,
+                                 end, training)
+        prev = outs
+    logits = prev[0] if len(_towers_of(TABLE[-1], config)) == 1 else tf.concat(prev, -1)
+    return Net(tf.identity(logits, name='logits'), end, params, tuple(devices))
+
+
+def _apply(layer, x, config, units, params, t, end, training):
+    bias = layer.bias * config.init_bias
+    def record(name, y):
+        end.setdefault(name, [None] * TOWERS)[t] = y
+        return y
+    if layer.kind == 'fc' and x.shape.rank == 4:
+        x = ops.flatten(x)          # (h, w, c) order, as Caffe's fc6 rows
+    with tf1.variable_scope(layer.name):
+        if layer.kind == 'conv':
+            p = ops.params([layer.k, layer.k, int(x.shape[-1]), units], config.init_std, bias)
+            y = record(layer.name, ops.conv(x, p, layer.stride, layer.padding, layer.relu))
+        else:
+            p = ops.params([int(x.shape[-1]), units], config.init_std, bias)
+            y = ops.fc(x, p, layer.relu)
+            if layer.dropout:
+                y = ops.dropout(y, config.dropout, training)
+            record(layer.name, y)
+    n = layer.name[-1]
+    if layer.lrn:
+        with tf.name_scope(f'lrn{n}'):
+            y = record(f'lrn{n}', ops.lrn(y, config.lrn))
+    if layer.pool:
+        with tf.name_scope(f'pool{n}'):
+            y = record(f'pool{n}', ops.max_pool(y))
+    params[(layer.name, t)] = p
+    return y

@@ -1,0 +1,44 @@
+"""Loss, error metrics and the paper's update rule.
+
+The update is the paper's  v <- m v - wd lr w - lr dL/dw,  w <- w + v.  With the L2 term
+wd/2 |w|^2 in the loss, TF's fused momentum kernel (accum <- m accum + g; w <- w - lr' accum)
+computes exactly that when fed g = lr * dL/dw and lr' = 1: accum is then -v, so a change of
+learning rate affects only new gradients, never the momentum already accumulated.
+"""
+from . import ops
+from .tf_compat import tf, tf1
+
+
+def loss(logits, labels, weight_decay):
+    """Mean softmax cross-entropy + weight_decay/2 * sum of squared weights (not biases)."""
+    xent = tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
+        name='cross_entropy')
+    decay = []
+    for w in tf1.get_collection(ops.WEIGHT_DECAY):
+        with tf1.colocate_with(w):
+            decay.append(tf.nn.l2_loss(w))
+    if not decay or not weight_decay:
+        return tf.identity(xent, name='total_loss'), xent
+    return tf.add(xent, weight_decay * tf.add_n(decay), name='total_loss'), xent
+
+
+def errors(logits, labels, k=5):
+    """(top-1 error, top-k error) of the batch, as fractions."""
+    k = min(k, int(logits.shape[-1]))
+    def err(n):
+        hit = tf.nn.in_top_k(predictions=logits, targets=labels, k=n)
+        return 1.0 - tf.reduce_mean(tf.cast(hit, tf.float32))
+    return err(1), err(k)
+
+
+def paper_momentum(total_loss, lr, momentum, global_step, var_list=None):
+    """One training step; gradients are computed on the device of the op they flow through."""
+    var_list = var_list or tf1.trainable_variables()
+    grads = tf1.gradients(total_loss, var_list, colocate_gradients_with_ops=True)
+    scaled = []
+    for g, v in zip(grads, var_list):
+        with tf1.colocate_with(v):
+            scaled.append((g * lr, v))
+    opt = tf1.train.MomentumOptimizer(learning_rate=1.0, momentum=momentum)
+    return opt.apply_gradients(scaled, global_step=global_step, name='paper_momentum')

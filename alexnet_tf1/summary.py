@@ -1,0 +1,77 @@
+"""python -m alexnet_tf1.summary --model alexnet [--gpus cpu] [--json]
+
+One row per layer and tower: device, output shape, parameters; the paper's figures beside.
+"""
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from . import config as config_mod, devices, graph, models
+
+
+def layer_rows(model='alexnet', gpus='cpu', cfg=None):
+    """[{'name', 'tower', 'device', 'output_shape', 'params'}] in the paper's order."""
+    module = models.get(model)
+    cfg = cfg or config_mod.ModelConfig(model=model)
+    placement = devices.resolve(gpus, towers=module.TOWERS)
+    g = graph.build(cfg, placement, train=False)
+    rows = []
+    for name, tensors in g.net.end_points.items():
+        for tower, y in enumerate(tensors):
+            if y is None:
+                continue
+            p = g.net.params.get((name, tower), {})
+            rows.append({
+                'name': name, 'tower': tower, 'device': y.device or '',
+                'output_shape': [int(d) for d in y.shape[1:]],
+                'params': int(sum(np.prod(v.shape) for v in p.values())),
+            })
+    return rows
+
+
+def summarise(model='alexnet', gpus='cpu'):
+    rows = layer_rows(model, gpus)
+    return {'model': model, 'layers': rows, 'total_params': sum(r['params'] for r in rows)}
+
+
+def _table(s, paper, paper_total):
+    out = [f"{'layer':<6} {'tower':>5}  {'device':<16} {'output':>12} {'params':>12}   "
+           f"paper (both towers): neurons, params"]
+    seen = set()
+    for r in s['layers']:
+        shape = 'x'.join(str(d) for d in r['output_shape'])
+        ref = ''
+        if r['name'] in paper and r['name'] not in seen:
+            seen.add(r['name'])
+            neurons, params = paper[r['name']]
+            ref = f'{neurons:>11,} {params:>12,}'
+        out.append(f"{r['name']:<6} {r['tower']:>5}  {r['device']:<16} {shape:>12} "
+                   f"{r['params']:>12,}   {ref}")
+    out.append(f"{'total':<6} {'':>5}  {'':<16} {'':>12} {s['total_params']:>12,}   "
+               f"{'':>11} {paper_total:>12,}")
+    return '\n'.join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog='python -m alexnet_tf1.summary', description=__doc__.split('\n')[2])
+    ap.add_argument('--model', default='alexnet', choices=sorted(models.MODELS))
+    ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
+    ap.add_argument('--json', action='store_true', help='print one JSON object')
+    args = ap.parse_args(argv)
+    try:
+        s = summarise(args.model, args.gpus)
+    except devices.DeviceError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(s))
+    else:
+        module = models.get(args.model)
+        print(_table(s, module.PAPER, module.PAPER_TOTAL))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
