@@ -119,3 +119,18 @@ def _apply(layer, x, config, units, params, t, end, training):
             y = record(f'pool{n}', ops.max_pool(y))
     params[(layer.name, t)] = p
     return y
+
+
+# SPEC.md section 1: published results, (source, set, top-1 error %, top-5 error %).
+PUBLISHED = (
+    ('paper, 1 CNN, 10 crops', 'ILSVRC-2012 val', 40.7, 18.2),
+    ('paper, 5 CNNs', 'ILSVRC-2012 val', 38.1, 16.4),
+    ('paper, 1 CNN* (pre-trained on 22k classes)', 'ILSVRC-2012 val', 39.0, 16.6),
+    ('paper, 7 CNNs*', 'ILSVRC-2012 val', 36.7, 15.4),
+    ('paper, 1 CNN, 10 crops', 'ILSVRC-2010 test', 37.5, 17.0),
+    ('paper, 1 CNN, centre crop', 'ILSVRC-2010 test', 39.0, 18.3),
+    ('cuda-convnet2, 1 GPU, centre crop', 'ILSVRC-2012 val', 42.55, 19.81),
+    ('cuda-convnet2, 1 GPU, 10 crops', 'ILSVRC-2012 val', 40.42, 18.15),
+    ('Caffe bvlc_alexnet, centre crop', 'ILSVRC-2012 val', 42.9, 19.8),
+    ('torchvision alexnet (one tower)', 'ILSVRC-2012 val', 43.48, 20.93),
+)

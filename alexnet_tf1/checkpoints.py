@@ -1,0 +1,121 @@
+"""Saver checkpoints that carry their run's state, survive SIGKILL and keep the best.
+
+Every checkpoint holds a string variable `run_state`: JSON with the model name, its
+configuration (LRN constants included), global step, epoch, position in the epoch, the
+learning-rate schedule's state and the data directory. So a checkpoint alone says how to
+rebuild its graph and how to continue its run. TF writes each checkpoint under a temporary
+name and renames it, and updates the `checkpoint` index file atomically; after a kill the
+newest complete checkpoint is restored, and a damaged one is passed over for the one before.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+
+from .io_util import atomic_write_json
+from .tf_compat import tf, tf1
+
+
+class CheckpointError(Exception):
+    """No usable checkpoint where the user pointed; the message is one line."""
+
+
+def read_state(path):
+    """run_state of checkpoint prefix `path` (e.g. dir/model.ckpt-300), without a graph."""
+    try:
+        raw = tf.train.load_checkpoint(path).get_tensor('run_state')
+    except Exception as e:
+        raise CheckpointError(f'{path} is not a readable alexnet_tf1 checkpoint '
+                              f'({type(e).__name__})') from None
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def candidates(train_dir):
+    """Checkpoint prefixes in train_dir, newest first, whether or not the index file lists them."""
+    steps = {}
+    for index in glob.glob(os.path.join(train_dir, 'model.ckpt-*.index')):
+        m = re.search(r'model\.ckpt-(\d+)\.index$', index)
+        if m:
+            steps[int(m.group(1))] = index[:-len('.index')]
+    return [steps[s] for s in sorted(steps, reverse=True)]
+
+
+def latest(train_dir):
+    """Newest checkpoint prefix in train_dir whose run_state reads back, or None."""
+    for path in candidates(train_dir):
+        try:
+            read_state(path)
+            return path
+        except CheckpointError:
+            continue
+    return None
+
+
+def resolve(checkpoint=None, train_dir=None):
+    """--checkpoint PATH (a prefix or a directory) or --train-dir -> a checkpoint prefix."""
+    where = checkpoint or train_dir
+    if checkpoint and not os.path.isdir(checkpoint):
+        if not os.path.exists(checkpoint + '.index'):
+            raise CheckpointError(f'no checkpoint at {checkpoint} (expected {checkpoint}.index)')
+        return checkpoint
+    path = latest(where) if where and os.path.isdir(where) else None
+    if path is None:
+        raise CheckpointError(f'no checkpoint in {where}; train first: python run_train.py '
+                              f'--train-dir {where}')
+    return path
+
+
+class Checkpoints:
+    """Call after the graph is built and before variables are initialised."""
+
+    def __init__(self, graph, train_dir, keep=3):
+        self.train_dir, self.graph = train_dir, graph
+        with graph.as_default(), tf1.device('/cpu:0'):
+            self.state_var = tf1.Variable('', trainable=False, name='run_state', dtype=tf.string)
+            self._state_in = tf1.placeholder(tf.string, [], 'run_state_in')
+            self._assign = self.state_var.assign(self._state_in)
+            self.saver = tf1.train.Saver(max_to_keep=keep, save_relative_paths=True)
+            self.best_saver = tf1.train.Saver(max_to_keep=1, save_relative_paths=True)
+
+    def save(self, sess, state, best=False):
+        with self.graph.as_default():
+            return self._save(sess, state, best)
+
+    def _save(self, sess, state, best):
+        os.makedirs(self.train_dir, exist_ok=True)
+        sess.run(self._assign, {self._state_in: json.dumps(state)})
+        path = self.saver.save(sess, os.path.join(self.train_dir, 'model.ckpt'),
+                               global_step=state['global_step'], write_meta_graph=False)
+        atomic_write_json(os.path.join(self.train_dir, 'run.json'), dict(state, checkpoint=path))
+        if best:
+            best_dir = os.path.join(self.train_dir, 'best')
+            self.best_saver.save(sess, os.path.join(best_dir, 'model.ckpt'),
+                                 global_step=state['global_step'], write_meta_graph=False)
+            atomic_write_json(os.path.join(best_dir, 'run.json'), dict(state))
+        return path
+
+    def restore_latest(self, sess):
+        """Restore the newest complete checkpoint; returns (path, state) or (None, None)."""
+        _remove_partial_saves(self.train_dir)
+        for path in candidates(self.train_dir):
+            try:
+                state = read_state(path)
+                with self.graph.as_default():
+                    self.saver.restore(sess, path)
+            except (CheckpointError, tf.errors.OpError, ValueError) as e:
+                print(f'warning: skipping damaged checkpoint {path} ({type(e).__name__})')
+                continue
+            self.saver.recover_last_checkpoints(candidates(self.train_dir)[::-1])
+            return path, state
+        return None, None
+
+
+def _remove_partial_saves(train_dir):
+    """A save killed half-way leaves only temporary files; they are never a checkpoint."""
+    for tmp in glob.glob(os.path.join(train_dir, '*_temp*')) + \
+            glob.glob(os.path.join(train_dir, '*.tempstate*')):
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.unlink(tmp)

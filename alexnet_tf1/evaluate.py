@@ -1,0 +1,117 @@
+"""Restore a checkpoint, score the validation split with 1 and 10 crops, set the result beside
+the published figures, and classify the user's own pictures."""
+import os
+
+import numpy as np
+
+from . import checkpoints as ckpt_mod, devices, figures, graph as graph_mod, models
+from .config import ModelConfig
+from .data import pipeline
+from .io_util import atomic_write_json
+from .tf_compat import session, tf1
+
+
+class Restored:
+    """A model graph (inference only) with a checkpoint's variables, on the given devices."""
+
+    def __init__(self, path, gpus='auto', expect_model=None):
+        self.path = path
+        self.state = ckpt_mod.read_state(path)
+        if expect_model and self.state['model'] != expect_model:
+            raise ckpt_mod.CheckpointError(
+                f"{path} is a {self.state['model']} checkpoint, not {expect_model}")
+        self.config = ModelConfig.from_dict(self.state['config'])
+        module = models.get(self.config.model)
+        placement = devices.resolve(gpus, towers=module.TOWERS)
+        self.g = graph_mod.build(self.config, placement, train=False)
+        with self.g.graph.as_default():
+            saver = tf1.train.Saver()
+            self.sess = session(self.g.graph, placement.session_config())
+            saver.restore(self.sess, path)
+
+    def probs(self, x, batch=64):
+        """Softmax of an already-preprocessed float32 NHWC batch, in slices of `batch`."""
+        return np.concatenate([self.sess.run(self.g.probs, {self.g.images: x[i:i + batch]})
+                               for i in range(0, len(x), batch)]) if len(x) else np.zeros((0,))
+
+    def logits(self, x):
+        return self.sess.run(self.g.logits, {self.g.images: x})
+
+
+def topk_errors(probs, labels, k=5):
+    """(top-1, top-k) error in percent; a label counts as found if it is among the k largest."""
+    order = np.argsort(-probs, axis=1, kind='stable')
+    labels = np.asarray(labels)[:, None]
+    top1 = np.mean(order[:, :1] != labels) * 100
+    topk = np.mean(~np.any(order[:, :k] == labels, axis=1)) * 100
+    return float(top1), float(topk)
+
+
+def evaluate(restored, prepared, batch_size=32, split='val'):
+    """Centre crop (crop 4 of the ten) and the 10-crop average of softmax, as the paper."""
+    size = restored.config.input_size
+    p1, p10, labels = [], [], []
+    for x, y in pipeline.eval_batches(prepared, batch_size, crop=size, mode='ten', split=split):
+        n = len(y)
+        p = restored.probs(x.reshape((n * 10,) + x.shape[2:]), batch_size * 2).reshape(n, 10, -1)
+        p1.append(p[:, 4])
+        p10.append(p.mean(axis=1))
+        labels.append(y)
+    labels = np.concatenate(labels)
+    t1, t5 = topk_errors(np.concatenate(p1), labels)
+    t1_10, t5_10 = topk_errors(np.concatenate(p10), labels)
+    return {'model': restored.config.model, 'checkpoint': os.path.abspath(restored.path),
+            'global_step': int(restored.state['global_step']), 'dataset': prepared.dataset,
+            'n_images': int(len(labels)), 'top1_error_1crop': t1, 'top5_error_1crop': t5,
+            'top1_error_10crop': t1_10, 'top5_error_10crop': t5_10}
+
+
+def report(result, published):
+    lines = [f"{result['model']} {result['checkpoint']} (step {result['global_step']}), "
+             f"{result['dataset']} val: {result['n_images']} images",
+             f"{'':46} {'top-1 err %':>11} {'top-5 err %':>11}",
+             f"{'this checkpoint, centre crop':46} {result['top1_error_1crop']:>11.2f} "
+             f"{result['top5_error_1crop']:>11.2f}",
+             f"{'this checkpoint, 10 crops':46} {result['top1_error_10crop']:>11.2f} "
+             f"{result['top5_error_10crop']:>11.2f}"]
+    for source, on, t1, t5 in published:
+        lines.append(f"{source + ' (' + on + ')':46} {t1:>11.2f} {t5:>11.2f}")
+    if result['dataset'] != 'imagenet':
+        lines.append(f"note: this data set is '{result['dataset']}', not ImageNet: its figures "
+                     f"are not comparable with the published ones.")
+    return '\n'.join(lines)
+
+
+def write_result(result):
+    path = os.path.join(os.path.dirname(result['checkpoint']), 'eval.json')
+    atomic_write_json(path, result)
+    return path
+
+
+def classify_files(restored, prepared, files, sheet_path):
+    """Top-5 classes with names for the user's pictures (10-crop average), and a PNG sheet."""
+    from .data.decode import BadImage, load_image
+    size = restored.config.input_size
+    pictures, rows, lines = [], [], []
+    for f in files:
+        try:
+            img = load_image(f, prepared.mean.shape[0])
+        except (BadImage, OSError) as e:
+            lines.append(f'{f}: skipped ({e})')
+            continue
+        crops = pipeline.preprocess_for_eval(img, prepared.mean, size, 'ten')
+        p = restored.probs(crops).mean(axis=0)
+        best = np.argsort(-p)[:5]
+        preds = [(_class_name(prepared.synsets, i), float(p[i])) for i in best]
+        lines.append(f'{f}: ' + ', '.join(f'{n} {q:.1%}' for n, q in preds))
+        pictures.append(img)
+        rows.append(preds)
+    if pictures:
+        figures.save_png(sheet_path, figures.top5_sheet(pictures, rows))
+        lines.append(f'top-5 sheet: {sheet_path}')
+    return lines
+
+
+def _class_name(synsets, i):
+    wnid, name = synsets[i]
+    return name.split(',')[0] if name else wnid

@@ -1,0 +1,50 @@
+"""Learning-rate schedules whose whole state is a small dict, saved in every checkpoint.
+
+plateau (the paper): divide by 10 when the validation error has not improved for `patience`
+epochs, at most `max_drops` times. step: divide by 10 every `step_epochs` epochs, likewise.
+"""
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Schedule:
+    kind: str = 'plateau'
+    lr: float = 0.01
+    factor: float = 0.1
+    max_drops: int = 3
+    patience: int = 2
+    step_epochs: int = 30
+    drops: int = 0
+    best_error: float = float('inf')
+    epochs_since_best: int = 0
+
+    def end_epoch(self, epoch, val_error):
+        """Record epoch `epoch` (0-based, just finished); returns True if the rate dropped."""
+        improved = val_error is not None and val_error < self.best_error
+        if improved:
+            self.best_error, self.epochs_since_best = val_error, 0
+        else:
+            self.epochs_since_best += 1
+        if self.drops >= self.max_drops:
+            return False
+        if self.kind == 'step':
+            due = (epoch + 1) % self.step_epochs == 0
+        else:
+            due = self.epochs_since_best >= self.patience
+        if due:
+            self.lr *= self.factor
+            self.drops += 1
+            self.epochs_since_best = 0
+        return due
+
+    def state(self):
+        d = asdict(self)
+        d['best_error'] = None if d['best_error'] == float('inf') else d['best_error']
+        return d
+
+    @classmethod
+    def from_state(cls, d):
+        d = dict(d)
+        if d.get('best_error') is None:
+            d['best_error'] = float('inf')
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})

@@ -1,0 +1,65 @@
+"""TensorBoard events: loss, lr, train and validation errors, histograms, conv1 filters.
+
+Scalars are written from the values the training step already fetched, so they cost no extra
+graph work; histograms of weights and activations run every `hist_every` steps.
+"""
+import os
+
+import numpy as np
+
+from . import figures
+from .tf_compat import tf1
+
+
+class Board:
+    def __init__(self, g, train_dir, hist_every=100):
+        self.g, self.hist_every = g, hist_every
+        with g.graph.as_default():
+            hists = []
+            for (name, tower), p in sorted(g.net.params.items()):
+                for kind, v in p.items():
+                    hists.append(tf1.summary.histogram(f'weights/tower{tower}/{name}/{kind}', v))
+            for name, tensors in g.net.end_points.items():
+                for tower, y in enumerate(tensors):
+                    if y is not None:
+                        hists.append(tf1.summary.histogram(f'activations/tower{tower}/{name}', y))
+            self.hist_op = tf1.summary.merge(hists)
+            self.writer = tf1.summary.FileWriter(train_dir, g.graph)
+        self.train_dir = train_dir
+
+    def fetches(self, step):
+        return {'hist': self.hist_op} if self.hist_every and (step + 1) % self.hist_every == 0 else {}
+
+    def write_step(self, out, step, lr):
+        self._scalars(step, {'train/loss': out['loss'], 'train/lr': lr,
+                             'train/top1_error': out['top1'], 'train/top5_error': out['top5']})
+        if 'hist' in out:
+            self.writer.add_summary(out['hist'], step)
+
+    def write_epoch(self, sess, step, top1, top5):
+        self._scalars(step, {'val/top1_error': top1, 'val/top5_error': top5})
+        grid = conv1_grid(self.g, sess)
+        if grid is not None:
+            png = figures.png_bytes(grid)
+            image = tf1.Summary.Image(height=grid.shape[0], width=grid.shape[1], colorspace=3,
+                                      encoded_image_string=png)
+            self.writer.add_summary(tf1.Summary(value=[tf1.Summary.Value(
+                tag='conv1_filters', image=image)]), step)
+            figures.save_png(os.path.join(self.train_dir, 'conv1_filters.png'), grid)
+        self.writer.flush()
+
+    def _scalars(self, step, values):
+        self.writer.add_summary(tf1.Summary(value=[
+            tf1.Summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()]), step)
+
+    def close(self):
+        self.writer.close()
+
+
+def conv1_grid(g, sess):
+    """Tower 0's conv1 kernels above tower 1's, as the paper's Figure 3; None if not RGB."""
+    towers = sorted(t for (name, t) in g.net.params if name == 'conv1')
+    weights = sess.run([g.net.params[('conv1', t)]['w'] for t in towers])
+    if weights[0].shape[2] != 3:
+        return None
+    return figures.filter_grid([np.asarray(w) for w in weights])

@@ -1,0 +1,228 @@
+"""The training loop: the paper's recipe in a tf.compat.v1 Session, resumable at any step."""
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+
+from . import checkpoints as ckpt_mod, devices, graph as graph_mod, models, presets
+from .config import ModelConfig
+from .data import pipeline
+from .data.prepared import DataError, open_prepared
+from .progress import Progress
+from .schedule import Schedule
+from .tboard import Board
+from .tf_compat import session, tf1
+
+
+class TrainError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def open_data(data_dir):
+    if data_dir:
+        return open_prepared(data_dir)
+    from .data.sample import ensure_sample
+    return open_prepared(ensure_sample())
+
+
+def resolve_options(args, prepared):
+    """Fill every option the user left unset from the preset for this data set."""
+    name = args.preset or presets.for_dataset(prepared.dataset)
+    opts = dict(presets.PRESETS[name])
+    opts.update({k: v for k, v in vars(args).items() if v is not None})
+    opts['preset'] = name
+    return opts
+
+
+def _fresh_state(opts, prepared):
+    cfg = ModelConfig(model=opts['model'], num_classes=prepared.num_classes,
+                      input_size=opts.get('input_size') or ModelConfig.input_size,
+                      channels=int(prepared.manifest.get('channels', 3)),
+                      init_bias=opts['init_bias'])
+    sched = Schedule(kind=opts['lr_schedule'], lr=opts['lr'], patience=opts['patience'],
+                     step_epochs=opts['step_epochs'])
+    return {'model': cfg.model, 'config': cfg.to_dict(), 'global_step': 0, 'epoch': 0,
+            'batch_in_epoch': 0, 'schedule': sched.state(), 'seed': opts['seed'],
+            'batch_size': opts['batch_size'], 'momentum': opts['momentum'],
+            'weight_decay': opts['weight_decay'], 'epochs': opts['epochs'],
+            'lighting': opts['lighting'], 'data_dir': os.path.abspath(prepared.path),
+            'dataset': prepared.dataset, 'history': []}
+
+
+def _set_aside(train_dir):
+    """--restart keeps the old run: it is renamed, never deleted."""
+    n = 1
+    while os.path.exists(f'{train_dir}.old-{n}'):
+        n += 1
+    os.rename(train_dir, f'{train_dir}.old-{n}')
+    return f'{train_dir}.old-{n}'
+
+
+def run(args):
+    prepared = open_data(args.data_dir)
+    opts = resolve_options(args, prepared)
+    train_dir = opts.get('train_dir') or os.path.join('checkpoints', opts['model'])
+    if opts.get('restart') and os.path.isdir(train_dir) and os.listdir(train_dir):
+        print(f'--restart: the previous run in {train_dir} moved to {_set_aside(train_dir)}')
+    prev = ckpt_mod.latest(train_dir) if os.path.isdir(train_dir) else None
+    if prev:
+        state = ckpt_mod.read_state(prev)
+        if state['model'] != opts['model']:
+            raise TrainError(f"{train_dir} holds a {state['model']} run, not {opts['model']}; "
+                             f"use --restart or another --train-dir")
+        if args.epochs:
+            state['epochs'] = args.epochs       # the one recipe flag a resumed run takes
+        if state.get('data_dir') != os.path.abspath(prepared.path) and args.data_dir:
+            print(f"note: resuming a run trained on {state.get('data_dir')}, now reading "
+                  f"{prepared.path}")
+    else:
+        state = _fresh_state(opts, prepared)
+    cfg = ModelConfig.from_dict(state['config'])
+    if cfg.num_classes != prepared.num_classes:
+        raise TrainError(f'the run in {train_dir} has {cfg.num_classes} classes, the data '
+                         f'{prepared.num_classes}; use --restart or another --train-dir')
+    if int(prepared.manifest.get('image_size', 256)) < cfg.input_size:
+        raise TrainError(f"images in {prepared.path} are {prepared.manifest.get('image_size')} px, "
+                         f"smaller than the {cfg.input_size} px input")
+    placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
+    return Trainer(cfg, state, opts, prepared, placement, train_dir).loop(resumed_from=prev)
+
+
+class Trainer:
+    def __init__(self, cfg, state, opts, prepared, placement, train_dir):
+        self.cfg, self.state, self.opts, self.prepared = cfg, state, opts, prepared
+        self.train_dir = train_dir
+        self.g = graph_mod.build(cfg, placement, state['weight_decay'], state['momentum'],
+                                 seed=state['seed'])
+        self.ckpt = ckpt_mod.Checkpoints(self.g.graph, train_dir, keep=opts.get('keep', 3))
+        self.board = Board(self.g, train_dir, hist_every=opts.get('hist_every', 100))
+        self.sess = session(self.g.graph, placement.session_config())
+        self.placement = placement
+
+    def loop(self, resumed_from=None):
+        g, sess, state, opts = self.g, self.sess, self.state, self.opts
+        with g.graph.as_default():
+            sess.run(tf1.global_variables_initializer())
+        if resumed_from:
+            path, saved = self.ckpt.restore_latest(sess)
+            state.update({k: saved[k] for k in ('global_step', 'epoch', 'batch_in_epoch',
+                                                 'schedule', 'history')})
+            print(f"resuming {path}: epoch {state['epoch'] + 1}, step {state['global_step']}, "
+                  f"lr {state['schedule']['lr']:g}")
+        sched = Schedule.from_state(state['schedule'])
+        n_train = len(self.prepared.split('train'))
+        steps_per_epoch = max(1, n_train // state['batch_size'])
+        print(f"training {self.cfg.model} on {self.prepared.dataset} ({n_train} images, "
+              f"{self.cfg.num_classes} classes), towers on {', '.join(self.placement.towers)}, "
+              f"batch {state['batch_size']}, {state['epochs']} epochs, preset {opts['preset']}, "
+              f"train dir {self.train_dir}")
+        stop = _StopRequest()
+        try:
+            while state['epoch'] < state['epochs'] and not stop.requested:
+                self._epoch(sched, steps_per_epoch, stop)
+                if stop.requested:
+                    break
+                self._end_epoch(sched)
+        except _Diverged as d:
+            print(f'error: {d}', file=sys.stderr)
+            return 3
+        finally:
+            stop.restore()
+        if stop.requested:
+            path = self._save(sched)
+            print(f'interrupted: saved {path}; run the same command again to resume')
+            return 130
+        print(f"done: {state['epoch']} epochs, step {state['global_step']}; checkpoints in "
+              f"{self.train_dir}")
+        self.board.close()
+        return 0
+
+    def _epoch(self, sched, steps_per_epoch, stop):
+        g, state = self.g, self.state
+        start = state['batch_in_epoch']
+        batches = pipeline.train_batches(
+            self.prepared, state['batch_size'], crop=self.cfg.input_size, seed=state['seed'],
+            epoch=state['epoch'], lighting_std=state['lighting'], start_batch=start)
+        progress = Progress(f"epoch {state['epoch'] + 1}/{state['epochs']}", steps_per_epoch,
+                            start=start, every=self.opts['print_freq'])
+        try:
+            t_wait = time.perf_counter()
+            for b, (x, y) in enumerate(batches, start):
+                t_run = time.perf_counter()
+                fetch = {'loss': g.total_loss, 'top1': g.top1, 'top5': g.top5, 'op': g.train_op}
+                fetch.update(self.board.fetches(state['global_step']))
+                out = self.sess.run(fetch, {g.images: x, g.labels: y, g.lr: sched.lr,
+                                            g.training: True})
+                t_done = time.perf_counter()
+                if not np.isfinite(out['loss']):
+                    raise _Diverged(
+                        f"loss became {out['loss']} at step {state['global_step'] + 1} (epoch "
+                        f"{state['epoch'] + 1}); stopped. The last good checkpoint is "
+                        f"{ckpt_mod.latest(self.train_dir) or 'none (no checkpoint yet)'}; "
+                        f"try a lower --lr")
+                state['global_step'] += 1
+                state['batch_in_epoch'] = b + 1
+                self.board.write_step(out, state['global_step'], sched.lr)
+                progress.step(b + 1, len(y), t_done - t_wait, t_run - t_wait, loss=out['loss'],
+                              lr=sched.lr, top1=out['top1'], top5=out['top5'])
+                if state['global_step'] % self.opts['save_every'] == 0:
+                    self._save(sched)
+                if stop.requested:
+                    return
+                t_wait = time.perf_counter()
+        finally:
+            batches.close()
+            progress.finish()
+
+    def _end_epoch(self, sched):
+        state = self.state
+        top1, top5 = self.validate()
+        improved = top1 < sched.best_error
+        dropped = sched.end_epoch(state['epoch'], top1)
+        state['history'].append({'epoch': state['epoch'] + 1, 'step': state['global_step'],
+                                 'val_top1_error': top1, 'val_top5_error': top5})
+        print(f"epoch {state['epoch'] + 1}: validation top-1 error {top1:.1%}, top-5 {top5:.1%}"
+              + (f"; lr now {sched.lr:g}" if dropped else ''))
+        self.board.write_epoch(self.sess, state['global_step'], top1, top5)
+        state['epoch'] += 1
+        state['batch_in_epoch'] = 0
+        self._save(sched, best=improved)
+
+    def validate(self):
+        """Centre-crop top-1/top-5 error on the val split (train split if there is none)."""
+        g = self.g
+        split = 'val' if self.prepared.manifest['splits'].get('val', {}).get('count') else 'train'
+        wrong1 = wrong5 = n = 0
+        for x, y in pipeline.eval_batches(self.prepared, self.state['batch_size'],
+                                          crop=self.cfg.input_size, mode='center', split=split):
+            e1, e5 = self.sess.run([g.top1, g.top5], {g.images: x, g.labels: y})
+            wrong1, wrong5, n = wrong1 + e1 * len(y), wrong5 + e5 * len(y), n + len(y)
+        return float(wrong1 / n), float(wrong5 / n)
+
+    def _save(self, sched, best=False):
+        self.state['schedule'] = sched.state()
+        return self.ckpt.save(self.sess, self.state, best=best)
+
+
+class _Diverged(Exception):
+    pass
+
+
+class _StopRequest:
+    """Ctrl-C or SIGTERM finish the current step and save, instead of losing it."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handler(self, signum, frame):
+        if self.requested:          # a second Ctrl-C means now
+            raise KeyboardInterrupt
+        self.requested = True
+        print('\nstopping after this step (Ctrl-C again to stop at once)...', file=sys.stderr)
+
+    def restore(self):
+        for s, h in self._old.items():
+            signal.signal(s, h)

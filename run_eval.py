@@ -1,0 +1,52 @@
+"""Evaluate a checkpoint: python run_eval.py [--train-dir DIR | --checkpoint PATH].
+
+Scores the validation split with the centre crop and with 10 crops (softmax averaged), prints
+top-1/top-5 error beside the published figures, and writes eval.json beside the checkpoint.
+--images FILE... prints the top-5 classes for your own pictures and writes a PNG sheet.
+"""
+import argparse
+import os
+import sys
+
+
+def parser():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--model', default=None, help='refuse a checkpoint of another model')
+    ap.add_argument('--train-dir', help='default checkpoints/<model> (alexnet)')
+    ap.add_argument('--checkpoint', help='a checkpoint prefix (dir/model.ckpt-N) or a directory')
+    ap.add_argument('--data-dir', help="a prepared directory (default: the checkpoint's own)")
+    ap.add_argument('--gpus', default='auto')
+    ap.add_argument('--batch-size', type=int, default=32)
+    ap.add_argument('--images', nargs='+', metavar='FILE', help='classify these pictures')
+    ap.add_argument('--sheet', help='where the top-5 PNG sheet goes (default: beside the checkpoint)')
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    from alexnet_tf1 import checkpoints, devices, evaluate, models
+    from alexnet_tf1.data.prepared import DataError, open_prepared
+    try:
+        train_dir = args.train_dir or os.path.join('checkpoints', args.model or 'alexnet')
+        path = checkpoints.resolve(args.checkpoint, train_dir)
+        restored = evaluate.Restored(path, args.gpus, expect_model=args.model)
+        prepared = open_prepared(args.data_dir or restored.state['data_dir'])
+        if prepared.num_classes != restored.config.num_classes:
+            raise DataError(f'{prepared.path} has {prepared.num_classes} classes, the checkpoint '
+                            f'{restored.config.num_classes}')
+        if args.images:
+            sheet = args.sheet or os.path.join(os.path.dirname(path), 'top5.png')
+            print('\n'.join(evaluate.classify_files(restored, prepared, args.images, sheet)))
+            return 0
+        result = evaluate.evaluate(restored, prepared, args.batch_size)
+        print(evaluate.report(result, models.get(result['model']).PUBLISHED))
+        print(f'wrote {evaluate.write_result(result)}')
+        return 0
+    except (checkpoints.CheckpointError, DataError, devices.DeviceError, KeyError) as e:
+        print(f'error: {e.args[0] if e.args else e}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

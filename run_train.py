@@ -1,0 +1,54 @@
+"""Train a model the way its paper did: python run_train.py [--gpus 0,1] [--data-dir DIR]."""
+import argparse
+import sys
+
+from alexnet_tf1 import presets
+
+
+def parser():
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='Unset options come from the preset for the data set:\n' + presets.describe() +
+               '\nWithout --data-dir the built-in sample set is generated and prepared under '
+               'data/ on first use, and the sample preset applies.')
+    ap.add_argument('--model', default='alexnet')
+    ap.add_argument('--data-dir', help='a prepared directory (python -m alexnet_tf1.data.prepare)')
+    ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
+    ap.add_argument('--preset', choices=sorted(presets.PRESETS), help='recipe (default: by data set)')
+    ap.add_argument('--batch-size', type=int)
+    ap.add_argument('--epochs', type=int)
+    ap.add_argument('--lr', type=float, help='initial learning rate (paper 0.01)')
+    ap.add_argument('--momentum', type=float)
+    ap.add_argument('--weight-decay', type=float)
+    ap.add_argument('--lr-schedule', choices=['plateau', 'step'],
+                    help='plateau: /10 when val error stops improving (x3, the paper); step: /10 '
+                         'every --step-epochs')
+    ap.add_argument('--patience', type=int, help='plateau: epochs without improvement before /10')
+    ap.add_argument('--step-epochs', type=int)
+    ap.add_argument('--init-bias', type=float, help="the paper's 1 biases: 1 (paper) or 0.1 (Caffe)")
+    ap.add_argument('--lighting', type=float, help='PCA lighting std (paper 0.1; 0 turns it off)')
+    ap.add_argument('--train-dir', help='default checkpoints/<model>')
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--restart', action='store_true',
+                    help='start over (the old train dir is renamed, not deleted)')
+    ap.add_argument('--save-every', type=int, help='checkpoint every N steps (and at each epoch end)')
+    ap.add_argument('--keep', type=int, default=3, help='keep the last K checkpoints (+ the best)')
+    ap.add_argument('--print-freq', type=int)
+    ap.add_argument('--input-size', type=int, help=argparse.SUPPRESS)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    from alexnet_tf1 import checkpoints, devices, train
+    from alexnet_tf1.data.prepared import DataError
+    try:
+        return train.run(args)
+    except (train.TrainError, DataError, devices.DeviceError, checkpoints.CheckpointError,
+            KeyError) as e:
+        print(f'error: {e.args[0] if e.args else e}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

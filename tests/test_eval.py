@@ -1,0 +1,116 @@
+"""run_eval.py: restored logits, 10-crop averaging, eval.json, and its one-line errors."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import run_eval
+import run_train
+from alexnet_tf1 import checkpoints, evaluate
+from alexnet_tf1.config import ModelConfig
+from alexnet_tf1.data.prepared import open_prepared
+from tiny_run import CROP, tiny_prepared, train_args
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('eval'))
+    data = tiny_prepared(root)
+    td = os.path.join(root, 'run')
+    assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
+    return data, td
+
+
+def test_restored_checkpoint_reproduces_the_logits_of_the_session_that_saved_it(tmp_path):
+    from alexnet_tf1 import devices, graph
+    from alexnet_tf1.checkpoints import Checkpoints
+    from alexnet_tf1.tf_compat import session, tf1
+    cfg = ModelConfig(num_classes=3, input_size=CROP)
+    placement = devices.resolve('cpu')
+    g = graph.build(cfg, placement, seed=4)
+    ck = Checkpoints(g.graph, str(tmp_path))
+    sess = session(g.graph, placement.session_config())
+    with g.graph.as_default():
+        sess.run(tf1.global_variables_initializer())
+    x = np.random.default_rng(1).normal(0, 50, (5, CROP, CROP, 3)).astype(np.float32)
+    sess.run(g.train_op, {g.images: x, g.labels: [0, 1, 2, 0, 1], g.lr: 0.01, g.training: True})
+    want = sess.run(g.logits, {g.images: x})
+    path = ck.save(sess, {'model': 'alexnet', 'config': cfg.to_dict(), 'global_step': 1})
+    got = evaluate.Restored(path, 'cpu').logits(x)
+    np.testing.assert_array_equal(got, want)
+
+
+class FakeModel:
+    """probs of a crop = softmax of its three channel means: a known function of the pixels."""
+    config = ModelConfig(input_size=CROP)
+    state = {'global_step': 7}
+    path = '/x/model.ckpt-7'
+
+    def probs(self, x, batch=None):
+        m = x.mean(axis=(1, 2)) / 10
+        e = np.exp(m - m.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+
+def test_ten_crop_score_is_the_average_softmax_over_the_papers_ten_crops(tmp_path):
+    data = open_prepared(tiny_prepared(str(tmp_path), classes=3, n_val=5))
+    imgs, labels = data.split('val').take(np.arange(5)).astype(np.float32), data.split('val').labels
+    imgs -= data.mean
+    h, c = imgs.shape[1], CROP
+    corners = [(0, 0), (0, h - c), (h - c, 0), (h - c, h - c), ((h - c) // 2, (h - c) // 2)]
+    crops = np.stack([imgs[:, y:y + c, x:x + c] for y, x in corners], 1)
+    crops = np.concatenate([crops, crops[:, :, :, ::-1]], 1)          # mirrored: same means
+    p = FakeModel().probs(crops.reshape(-1, c, c, 3)).reshape(5, 10, 3)
+    want10 = np.mean(p.mean(1).argmax(1) != labels) * 100
+    want1 = np.mean(p[:, 4].argmax(1) != labels) * 100
+    r = evaluate.evaluate(FakeModel(), data, batch_size=2)
+    assert r['top1_error_10crop'] == pytest.approx(want10)
+    assert r['top1_error_1crop'] == pytest.approx(want1)
+    assert r['n_images'] == 5 and r['top5_error_10crop'] == 0.0      # 3 classes: always in top 5
+
+
+def test_topk_errors_against_hand_counted_cases():
+    probs = np.array([[.1, .2, .3, .4, .0, .0], [.5, .2, .1, .1, .05, .05], [.0, .01, .02, .03, .1, .84]])
+    assert evaluate.topk_errors(probs, [3, 1, 0], k=5) == pytest.approx((200 / 3, 100 / 3))
+
+
+def test_eval_writes_eval_json_beside_the_checkpoint(trained, capsys):
+    data, td = trained
+    assert run_eval.main(['--train-dir', td, '--gpus', 'cpu']) == 0
+    out = capsys.readouterr().out
+    assert 'paper, 1 CNN, 10 crops' in out and 'not comparable' in out
+    path = checkpoints.latest(td)
+    result = json.load(open(os.path.join(os.path.dirname(path), 'eval.json')))
+    assert set(result) == {'model', 'checkpoint', 'global_step', 'dataset', 'n_images',
+                           'top1_error_1crop', 'top5_error_1crop', 'top1_error_10crop',
+                           'top5_error_10crop'}
+    assert result['global_step'] == 2 and result['n_images'] == 6 and result['dataset'] == 'tiny'
+    assert all(0 <= result[k] <= 100 for k in result if k.endswith('crop'))
+
+
+def test_images_flag_prints_top5_names_and_writes_a_sheet(trained, tmp_path, capsys):
+    import imageio.v3 as iio
+    data, td = trained
+    pic = str(tmp_path / 'mine.png')
+    iio.imwrite(pic, np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    bad = str(tmp_path / 'bad.jpg')
+    open(bad, 'w').write('not a picture')
+    sheet = str(tmp_path / 'sheet.png')
+    assert run_eval.main(['--train-dir', td, '--gpus', 'cpu', '--images', pic, bad,
+                          '--sheet', sheet]) == 0
+    out = capsys.readouterr().out
+    assert 'class 0' in out and 'class 1' in out and 'skipped' in out
+    assert iio.imread(sheet).shape[0] > 0
+
+
+def test_missing_checkpoint_is_a_one_line_error(tmp_path, capsys):
+    assert run_eval.main(['--train-dir', str(tmp_path / 'none')]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_checkpoint_of_another_model_is_a_one_line_error(trained, capsys):
+    data, td = trained
+    assert run_eval.main(['--train-dir', td, '--model', 'vgg-d']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'not vgg-d' in err[0]

@@ -1,0 +1,98 @@
+"""run_train.py: checkpoints, resume, SIGKILL, the NaN guard (on a tiny set, --gpus cpu)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import run_train
+from alexnet_tf1 import checkpoints
+from tiny_run import tiny_prepared, train_args
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def data(tmp_path):
+    return tiny_prepared(str(tmp_path))
+
+
+def state_of(train_dir):
+    return checkpoints.read_state(checkpoints.latest(train_dir))
+
+
+def test_two_steps_write_a_checkpoint_that_carries_the_run(tmp_path, data):
+    td = str(tmp_path / 'run')
+    assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
+    s = state_of(td)
+    assert (s['model'], s['global_step'], s['epoch'], s['batch_in_epoch']) == ('alexnet', 2, 1, 0)
+    assert s['config']['lrn'] == {'depth_radius': 2, 'bias': 2.0, 'alpha': 1e-4, 'beta': 0.75}
+    assert os.path.exists(os.path.join(td, 'best', 'run.json'))
+    assert os.path.exists(os.path.join(td, 'conv1_filters.png'))
+    assert any(f.startswith('events.out.tfevents') for f in os.listdir(td))
+
+
+def test_resumed_run_continues_the_global_step_and_the_schedule(tmp_path, data):
+    td = str(tmp_path / 'run')
+    assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
+    after_one = state_of(td)['schedule']
+    assert after_one['drops'] == 1 and after_one['lr'] == pytest.approx(1e-4)
+    # a changed --lr does not reset a resumed schedule: the checkpoint's state wins
+    assert run_train.main(train_args(data, td, '--epochs', '2', '--lr', '0.5')) == 0
+    s = state_of(td)
+    assert (s['global_step'], s['epoch']) == (4, 2)
+    assert s['schedule']['drops'] == 2 and s['schedule']['lr'] == pytest.approx(1e-5)
+    assert [h['epoch'] for h in s['history']] == [1, 2]
+
+
+def test_restart_sets_the_old_run_aside(tmp_path, data):
+    td = str(tmp_path / 'run')
+    assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
+    assert run_train.main(train_args(data, td, '--epochs', '1', '--restart')) == 0
+    assert state_of(td)['global_step'] == 2
+    assert state_of(td + '.old-1')['global_step'] == 2
+
+
+def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path, data):
+    td = str(tmp_path / 'run')
+    cmd = [sys.executable, os.path.join(ROOT, 'run_train.py'),
+           *train_args(data, td, '--epochs', '50', '--save-every', '1')]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    for line in p.stdout:                       # kill it while it is writing step 5's checkpoint
+        if 'step 1/2' in line and 'epoch 3/' in line:
+            os.kill(p.pid, signal.SIGKILL)
+            break
+    p.wait()
+    assert p.returncode == -signal.SIGKILL
+    killed_at = state_of(td)['global_step']
+    assert killed_at >= 4
+    out = subprocess.run([*cmd[:-4], '--epochs', '4'], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert 'resuming' in out.stdout
+    s = state_of(td)
+    assert (s['global_step'], s['epoch']) == (8, 4)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, data, capsys):
+    td = str(tmp_path / 'run')
+    code = run_train.main(train_args(data, td, '--epochs', '3', '--lr', '1e12', '--save-every', '1'))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3
+    assert len(err) == 1 and 'loss became' in err[0]
+    good = checkpoints.latest(td)
+    if good:                                    # every checkpoint kept holds finite weights
+        import tensorflow as tf
+        reader = tf.train.load_checkpoint(good)
+        for name in reader.get_variable_to_shape_map():
+            if name.endswith('weights'):
+                assert np.all(np.isfinite(reader.get_tensor(name))), name
+
+
+def test_a_train_dir_of_another_model_is_a_one_line_error(tmp_path, data, capsys):
+    td = str(tmp_path / 'run')
+    assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
+    assert run_train.main(train_args(data, td, '--model', 'nosuchnet')) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
