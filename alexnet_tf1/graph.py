@@ -36,7 +36,11 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
             global_step = tf1.train.get_or_create_global_step()
         net = models.get(config.model).build(images, config, placement.towers, training)
         with tf1.device(placement.towers[0]):
-            total, xent = objective.loss(net.logits, labels, weight_decay)
+            # a model may train on other logits than it predicts with (LeNet-5's RBF criterion)
+            # and add weighted auxiliary heads (GoogLeNet's, 0.3 each)
+            train_logits = getattr(net, 'loss_logits', None)
+            total, xent = objective.loss(net.logits if train_logits is None else train_logits,
+                                         labels, weight_decay, getattr(net, 'aux_logits', ()))
             top1, top5 = objective.errors(net.logits, labels)
             probs = tf.nn.softmax(net.logits, name='probs')
         train_op = objective.paper_momentum(total, lr, momentum, global_step) if train else None

@@ -9,11 +9,17 @@ from . import ops
 from .tf_compat import tf, tf1
 
 
-def loss(logits, labels, weight_decay):
-    """Mean softmax cross-entropy + weight_decay/2 * sum of squared weights (not biases)."""
-    xent = tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
-        name='cross_entropy')
+def loss(logits, labels, weight_decay, aux=()):
+    """Mean softmax cross-entropy + weight_decay/2 * sum of squared weights (not biases).
+
+    aux: (weight, logits) pairs whose cross-entropy is added with that weight.
+    """
+    def xent_of(z, name=None):
+        return tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=z), name=name)
+    xent = xent_of(logits, 'cross_entropy')
+    for weight, z in aux:
+        xent = xent + weight * xent_of(z)
     decay = []
     for w in tf1.get_collection(ops.WEIGHT_DECAY):
         with tf1.colocate_with(w):
