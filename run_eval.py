@@ -26,9 +26,10 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     from alexnet_tf1 import checkpoints, devices, evaluate, models
+    from alexnet_tf1.train import default_train_dir
     from alexnet_tf1.data.prepared import DataError, open_prepared
     try:
-        train_dir = args.train_dir or os.path.join('checkpoints', args.model or 'alexnet')
+        train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
         path = checkpoints.resolve(args.checkpoint, train_dir)
         restored = evaluate.Restored(path, args.gpus, expect_model=args.model)
         prepared = open_prepared(args.data_dir or restored.state['data_dir'])

@@ -69,13 +69,13 @@ def evaluate(restored, prepared, batch_size=32, split='val'):
 def report(result, published):
     lines = [f"{result['model']} {result['checkpoint']} (step {result['global_step']}), "
              f"{result['dataset']} val: {result['n_images']} images",
-             f"{'':46} {'top-1 err %':>11} {'top-5 err %':>11}",
-             f"{'this checkpoint, centre crop':46} {result['top1_error_1crop']:>11.2f} "
+             f"{'':62} {'top-1 err %':>11} {'top-5 err %':>11}",
+             f"{'this checkpoint, centre crop':62} {result['top1_error_1crop']:>11.2f} "
              f"{result['top5_error_1crop']:>11.2f}",
-             f"{'this checkpoint, 10 crops':46} {result['top1_error_10crop']:>11.2f} "
+             f"{'this checkpoint, 10 crops':62} {result['top1_error_10crop']:>11.2f} "
              f"{result['top5_error_10crop']:>11.2f}"]
     for source, on, t1, t5 in published:
-        lines.append(f"{source + ' (' + on + ')':46} {t1:>11.2f} {t5:>11.2f}")
+        lines.append(f"{source + ' (' + on + ')':62} {t1:>11.2f} {t5:>11.2f}")
     if result['dataset'] != 'imagenet':
         lines.append(f"note: this data set is '{result['dataset']}', not ImageNet: its figures "
                      f"are not comparable with the published ones.")

@@ -3,6 +3,9 @@ import json
 import os
 import tempfile
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path, data):
     folder = os.path.dirname(os.path.abspath(path))
@@ -13,6 +16,7 @@ def atomic_write_bytes(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp's 0600 would hide results from others
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -16,6 +16,13 @@ from .tboard import Board
 from .tf_compat import session, tf1
 
 
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def default_train_dir(model):
+    return os.path.join(PROJECT_ROOT, 'checkpoints', model)
+
+
 class TrainError(Exception):
     """A problem the user can fix; printed as one line."""
 
@@ -24,7 +31,7 @@ def open_data(data_dir):
     if data_dir:
         return open_prepared(data_dir)
     from .data.sample import ensure_sample
-    return open_prepared(ensure_sample())
+    return open_prepared(ensure_sample(os.path.join(PROJECT_ROOT, 'data')))
 
 
 def resolve_options(args, prepared):
@@ -63,7 +70,7 @@ def _set_aside(train_dir):
 def run(args):
     prepared = open_data(args.data_dir)
     opts = resolve_options(args, prepared)
-    train_dir = opts.get('train_dir') or os.path.join('checkpoints', opts['model'])
+    train_dir = opts.get('train_dir') or default_train_dir(opts['model'])
     if opts.get('restart') and os.path.isdir(train_dir) and os.listdir(train_dir):
         print(f'--restart: the previous run in {train_dir} moved to {_set_aside(train_dir)}')
     prev = ckpt_mod.latest(train_dir) if os.path.isdir(train_dir) else None
