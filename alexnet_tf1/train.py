@@ -13,7 +13,7 @@ from .data.prepared import DataError, open_prepared
 from .progress import Progress
 from .schedule import Schedule
 from .tboard import Board
-from .tf_compat import session, tf1
+from .tf_compat import session, tf, tf1
 
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +107,12 @@ class Trainer:
         self.board = Board(self.g, train_dir, hist_every=opts.get('hist_every', 100))
         self.sess = session(self.g.graph, placement.session_config())
         self.placement = placement
+        with self.g.graph.as_default():
+            checks = []
+            for v in tf1.trainable_variables():
+                with tf1.colocate_with(v):
+                    checks.append(tf.reduce_all(tf.math.is_finite(v)))
+            self.weights_finite = tf.reduce_all(tf.stack(checks))
 
     def loop(self, resumed_from=None):
         g, sess, state, opts = self.g, self.sess, self.state, self.opts
@@ -165,8 +171,8 @@ class Trainer:
                 t_done = time.perf_counter()
                 if not np.isfinite(out['loss']):
                     raise _Diverged(
-                        f"loss became {out['loss']} at step {state['global_step'] + 1} (epoch "
-                        f"{state['epoch'] + 1}); stopped. The last good checkpoint is "
+                        f"training diverged: loss became {out['loss']} at step "
+                        f"{state['global_step'] + 1} (epoch {state['epoch'] + 1}); stopped. The last good checkpoint is "
                         f"{ckpt_mod.latest(self.train_dir) or 'none (no checkpoint yet)'}; "
                         f"try a lower --lr")
                 state['global_step'] += 1
@@ -209,6 +215,10 @@ class Trainer:
         return float(wrong1 / n), float(wrong5 / n)
 
     def _save(self, sched, best=False):
+        if not self.sess.run(self.weights_finite):    # never overwrite good with diverged
+            raise _Diverged(f"training diverged: weights became infinite or NaN by step "
+                            f"{self.state['global_step']}; stopped without saving them. The last good checkpoint is "
+                            f"{ckpt_mod.latest(self.train_dir) or 'none'}; try a lower --lr")
         self.state['schedule'] = sched.state()
         return self.ckpt.save(self.sess, self.state, best=best)
 
