@@ -32,6 +32,10 @@ class ModelConfig:
     dropout: float = 0.5
     # 'tower0': all of fc8 on tower 0's device (cuda-convnet2); 'split': two 500-unit halves
     fc8: str = 'tower0'
+    # 'paper': each model's own rule (AlexNet and VGG N(0, init_std); LeNet-5 the paper's
+    # uniform +-2.4/F_in; GoogLeNet bvlc_googlenet's xavier, the paper giving none);
+    # 'glorot': Glorot-uniform weights (SPEC's alternative for the deeper VGG nets)
+    init: str = 'paper'
 
     def to_dict(self):
         return asdict(self)
@@ -46,3 +50,22 @@ class ModelConfig:
 
     def with_(self, **changes):
         return replace(self, **changes)
+
+
+# Each model's own defaults (SPEC.md sections 1-4); anything not listed is ModelConfig's default.
+MODEL_DEFAULTS = {
+    'alexnet': {},
+    'lenet5': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0),
+    'lenet5-relu': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0),
+    # bvlc_googlenet's LRN (local_size 5, alpha 1e-4 over n, k = 1) and bias fill 0.2
+    'googlenet': dict(input_size=224, lrn=CAFFE_LRN, init_bias=0.2, dropout=0.4),
+    **{name: dict(input_size=224, init_std=0.01, init_bias=0.0, dropout=0.5)
+       for name in ('vgg-a', 'vgg-a-lrn', 'vgg-b', 'vgg-c', 'vgg-d', 'vgg-e')},
+}
+
+
+def defaults_for(model, **changes):
+    """ModelConfig with `model`'s own input size, channels, classes and init; then `changes`."""
+    if model not in MODEL_DEFAULTS:
+        raise KeyError(f"no defaults for model {model!r}; known: {', '.join(sorted(MODEL_DEFAULTS))}")
+    return ModelConfig(model=model, **{**MODEL_DEFAULTS[model], **changes})

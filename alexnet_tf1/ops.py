@@ -50,3 +50,22 @@ def dropout(x, rate, training):
 
 def flatten(x):
     return tf.reshape(x, [-1, int(x.shape[1]) * int(x.shape[2]) * int(x.shape[3])])
+
+
+def variables(shape, w_init, b_init=0.0, decay=True, units=None):
+    """Like params() with any initialiser: {'w': 'weights' from `w_init`, 'b': 'biases' = b_init}.
+
+    `units`: the number of biases when it is not shape[-1] (LeNet-5's packed C3 kernel).
+    Safe under variable reuse (a second graph over the same variables, e.g. VGG's dense
+    evaluation): a reused weight is registered for weight decay only once.
+    """
+    w = tf1.get_variable('weights', shape, tf.float32, w_init)
+    b = tf1.get_variable('biases', [units] if units else shape[-1:], tf.float32,
+                         tf1.constant_initializer(b_init))
+    if decay and not any(w is v for v in tf1.get_collection(WEIGHT_DECAY)):
+        tf1.add_to_collection(WEIGHT_DECAY, w)
+    return {'w': w, 'b': b}
+
+
+def avg_pool(x, k=2, stride=2, padding='VALID'):
+    return tf.nn.avg_pool2d(x, k, stride, padding)

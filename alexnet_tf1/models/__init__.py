@@ -1,10 +1,18 @@
-"""Model registry: name -> module with TABLE, build(images, config, devices, training), PAPER."""
-from . import alexnet
+"""Model registry: name -> module with TOWERS, TABLE, build(images, config, devices, training),
+PAPER, PAPER_TOTAL, PUBLISHED.
 
-MODELS = {'alexnet': alexnet}
+Several names share a module (lenet5 / lenet5-relu, the six VGG configurations); get(name)
+then returns that variant's view of the module: its own TABLE, PAPER_TOTAL and PUBLISHED, and
+a build() that builds that variant whatever config.model says.
+"""
+from . import alexnet, googlenet, lenet5, vgg
+
+MODELS = {'alexnet': alexnet, 'googlenet': googlenet,
+          **{name: lenet5 for name in lenet5.VARIANTS}, **{name: vgg for name in vgg.VARIANTS}}
 
 
 def get(name):
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
-    return MODELS[name]
+    module = MODELS[name]
+    return getattr(module, 'VARIANTS', {}).get(name, module)
