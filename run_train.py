@@ -11,7 +11,8 @@ def parser():
         epilog='Unset options come from the preset for the data set:\n' + presets.describe() +
                '\nWithout --data-dir the built-in sample set is generated and prepared under '
                'data/ on first use, and the sample preset applies.')
-    ap.add_argument('--model', default='alexnet')
+    ap.add_argument('--model', default='alexnet',
+                    help='alexnet, lenet5, lenet5-relu, vgg-a ... vgg-e, googlenet')
     ap.add_argument('--data-dir', help='a prepared directory (python -m alexnet_tf1.data.prepare)')
     ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
     ap.add_argument('--preset', choices=sorted(presets.PRESETS), help='recipe (default: by data set)')
@@ -25,7 +26,8 @@ def parser():
                          'every --step-epochs')
     ap.add_argument('--patience', type=int, help='plateau: epochs without improvement before /10')
     ap.add_argument('--step-epochs', type=int)
-    ap.add_argument('--init-bias', type=float, help="the paper's 1 biases: 1 (paper) or 0.1 (Caffe)")
+    ap.add_argument('--init-bias', type=float,
+                    help="AlexNet: the biases the paper sets to 1 - 1 (paper) or 0.1 (Caffe)")
     ap.add_argument('--lighting', type=float, help='PCA lighting std (paper 0.1; 0 turns it off)')
     ap.add_argument('--train-dir', help='default checkpoints/<model>')
     ap.add_argument('--seed', type=int, default=0)

@@ -74,8 +74,10 @@ def report(result, published):
              f"{result['top5_error_1crop']:>11.2f}",
              f"{'this checkpoint, 10 crops':62} {result['top1_error_10crop']:>11.2f} "
              f"{result['top5_error_10crop']:>11.2f}"]
+    def cell(v):
+        return f'{v:>11.2f}' if v is not None else f"{'-':>11}"
     for source, on, t1, t5 in published:
-        lines.append(f"{source + ' (' + on + ')':62} {t1:>11.2f} {t5:>11.2f}")
+        lines.append(f"{source + ' (' + on + ')':62} {cell(t1)} {cell(t5)}")
     if result['dataset'] != 'imagenet':
         lines.append(f"note: this data set is '{result['dataset']}', not ImageNet: its figures "
                      f"are not comparable with the published ones.")

@@ -34,7 +34,9 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
             training = tf1.placeholder_with_default(False, [], 'training')
             lr = tf1.placeholder_with_default(0.0, [], 'lr')
             global_step = tf1.train.get_or_create_global_step()
-        net = models.get(config.model).build(images, config, placement.towers, training)
+        # an inference graph gets no training-only parts (GoogLeNet's auxiliary heads)
+        net = models.get(config.model).build(images, config, placement.towers,
+                                             training if train else False)
         with tf1.device(placement.towers[0]):
             # a model may train on other logits than it predicts with (LeNet-5's RBF criterion)
             # and add weighted auxiliary heads (GoogLeNet's, 0.3 each)

@@ -14,7 +14,7 @@ from . import config as config_mod, devices, graph, models
 def layer_rows(model='alexnet', gpus='cpu', cfg=None):
     """[{'name', 'tower', 'device', 'output_shape', 'params'}] in the paper's order."""
     module = models.get(model)
-    cfg = cfg or config_mod.ModelConfig(model=model)
+    cfg = cfg or config_mod.defaults_for(model)
     placement = devices.resolve(gpus, towers=module.TOWERS)
     g = graph.build(cfg, placement, train=False)
     rows = []
@@ -37,8 +37,8 @@ def summarise(model='alexnet', gpus='cpu'):
 
 
 def _table(s, paper, paper_total):
-    out = [f"{'layer':<6} {'tower':>5}  {'device':<16} {'output':>12} {'params':>12}   "
-           f"paper (both towers): neurons, params"]
+    out = [f"{'layer':<16} {'tower':>5}  {'device':<16} {'output':>12} {'params':>12}   "
+           f"paper: neurons, params (all towers)"]
     seen = set()
     for r in s['layers']:
         shape = 'x'.join(str(d) for d in r['output_shape'])
@@ -47,9 +47,9 @@ def _table(s, paper, paper_total):
             seen.add(r['name'])
             neurons, params = paper[r['name']]
             ref = f'{neurons:>11,} {params:>12,}'
-        out.append(f"{r['name']:<6} {r['tower']:>5}  {r['device']:<16} {shape:>12} "
+        out.append(f"{r['name']:<16} {r['tower']:>5}  {r['device']:<16} {shape:>12} "
                    f"{r['params']:>12,}   {ref}")
-    out.append(f"{'total':<6} {'':>5}  {'':<16} {'':>12} {s['total_params']:>12,}   "
+    out.append(f"{'total':<16} {'':>5}  {'':<16} {'':>12} {s['total_params']:>12,}   "
                f"{'':>11} {paper_total:>12,}")
     return '\n'.join(out)
 

@@ -57,9 +57,11 @@ class Board:
 
 
 def conv1_grid(g, sess):
-    """Tower 0's conv1 kernels above tower 1's, as the paper's Figure 3; None if not RGB."""
-    towers = sorted(t for (name, t) in g.net.params if name == 'conv1')
-    weights = sess.run([g.net.params[('conv1', t)]['w'] for t in towers])
-    if weights[0].shape[2] != 3:
+    """The first layer's kernels, tower 0's above tower 1's (the paper's Figure 3 for AlexNet);
+    None unless they read an RGB image."""
+    first = next(iter(g.net.params))[0]
+    towers = sorted(t for (name, t) in g.net.params if name == first)
+    weights = sess.run([g.net.params[(first, t)]['w'] for t in towers])
+    if weights[0].ndim != 4 or weights[0].shape[2] != 3:
         return None
     return figures.filter_grid([np.asarray(w) for w in weights])

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from . import checkpoints as ckpt_mod, devices, graph as graph_mod, models, presets
-from .config import ModelConfig
+from .config import ModelConfig, defaults_for
 from .data import pipeline
 from .data.prepared import DataError, open_prepared
 from .progress import Progress
@@ -36,7 +36,7 @@ def open_data(data_dir):
 
 def resolve_options(args, prepared):
     """Fill every option the user left unset from the preset for this data set."""
-    name = args.preset or presets.for_dataset(prepared.dataset)
+    name = args.preset or presets.choose(args.model, prepared.dataset)
     opts = dict(presets.PRESETS[name])
     opts.update({k: v for k, v in vars(args).items() if v is not None})
     opts['preset'] = name
@@ -44,10 +44,13 @@ def resolve_options(args, prepared):
 
 
 def _fresh_state(opts, prepared):
-    cfg = ModelConfig(model=opts['model'], num_classes=prepared.num_classes,
-                      input_size=opts.get('input_size') or ModelConfig.input_size,
-                      channels=int(prepared.manifest.get('channels', 3)),
-                      init_bias=opts['init_bias'])
+    changes = dict(num_classes=prepared.num_classes,
+                   channels=int(prepared.manifest.get('channels', 3)))
+    if opts.get('input_size'):
+        changes['input_size'] = opts['input_size']
+    if opts.get('init_bias') is not None:
+        changes['init_bias'] = opts['init_bias']
+    cfg = defaults_for(opts['model'], **changes)
     sched = Schedule(kind=opts['lr_schedule'], lr=opts['lr'], patience=opts['patience'],
                      step_epochs=opts['step_epochs'])
     return {'model': cfg.model, 'config': cfg.to_dict(), 'global_step': 0, 'epoch': 0,

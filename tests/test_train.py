@@ -96,3 +96,27 @@ def test_a_train_dir_of_another_model_is_a_one_line_error(tmp_path, data, capsys
     assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
     assert run_train.main(train_args(data, td, '--model', 'nosuchnet')) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('model, size, channels, classes, extra', [
+    ('lenet5', 32, 1, 10, []), ('lenet5-relu', 32, 1, 10, []),
+    ('vgg-a', 36, 3, 3, ['--input-size', '32']), ('vgg-c', 36, 3, 3, ['--input-size', '32'])])
+def test_other_models_train_and_evaluate_on_small_data(tmp_path, model, size, channels, classes,
+                                                        extra):
+    import run_eval
+    from synthetic_prepared import write_prepared
+    rng = np.random.default_rng(0)
+    def split(n):
+        return (rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8),
+                (np.arange(n) % classes).astype(np.int32))
+    data = write_prepared(str(tmp_path / 'data'), {'train': split(8), 'val': split(4)},
+                          num_classes=classes, dataset='tiny')
+    td = str(tmp_path / 'run')
+    assert run_train.main(['--model', model, '--data-dir', data, '--train-dir', td, '--gpus', 'cpu',
+                           '--batch-size', '4', '--epochs', '1', *extra]) == 0
+    s = state_of(td)
+    assert (s['model'], s['global_step'], s['config']['input_size']) == \
+        (model, 2, int(extra[1]) if extra else size)
+    assert run_eval.main(['--model', model, '--train-dir', td, '--gpus', 'cpu']) == 0
+    result = json.load(open(os.path.join(td, 'eval.json')))
+    assert result['model'] == model and result['n_images'] == 4
