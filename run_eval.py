@@ -16,6 +16,10 @@ def parser():
     ap.add_argument('--train-dir', help='default checkpoints/<model> (alexnet)')
     ap.add_argument('--checkpoint', help='a checkpoint prefix (dir/model.ckpt-N) or a directory')
     ap.add_argument('--data-dir', help="a prepared directory (default: the checkpoint's own)")
+    ap.add_argument('--init-from', metavar='FILE',
+                    help='score published weights instead of a checkpoint: bvlc_alexnet.npy '
+                         '(--model alexnet) or a Keras VGG16/19 .h5 (--model vgg-d / vgg-e); '
+                         'needs --data-dir')
     ap.add_argument('--gpus', default='auto')
     ap.add_argument('--batch-size', type=int, default=32)
     ap.add_argument('--images', nargs='+', metavar='FILE', help='classify these pictures')
@@ -25,14 +29,22 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import checkpoints, devices, evaluate, models
+    from alexnet_tf1 import checkpoints, devices, evaluate, importers, models
     from alexnet_tf1.train import default_train_dir
     from alexnet_tf1.data.prepared import DataError, open_prepared
     try:
-        train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
-        path = checkpoints.resolve(args.checkpoint, train_dir)
-        restored = evaluate.Restored(path, args.gpus, expect_model=args.model)
-        prepared = open_prepared(args.data_dir or restored.state['data_dir'])
+        if args.init_from:
+            if not args.data_dir:
+                raise DataError('--init-from needs --data-dir (a prepared directory)')
+            prepared = open_prepared(args.data_dir)
+            restored = evaluate.Restored.from_weights(
+                args.init_from, args.model or 'alexnet', prepared.num_classes, args.gpus)
+            path = args.init_from
+        else:
+            train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
+            path = checkpoints.resolve(args.checkpoint, train_dir)
+            restored = evaluate.Restored(path, args.gpus, expect_model=args.model)
+            prepared = open_prepared(args.data_dir or restored.state['data_dir'])
         if prepared.num_classes != restored.config.num_classes:
             raise DataError(f'{prepared.path} has {prepared.num_classes} classes, the checkpoint '
                             f'{restored.config.num_classes}')
@@ -44,7 +56,8 @@ def main(argv=None):
         print(evaluate.report(result, models.get(result['model']).PUBLISHED))
         print(f'wrote {evaluate.write_result(result)}')
         return 0
-    except (checkpoints.CheckpointError, DataError, devices.DeviceError, KeyError) as e:
+    except (checkpoints.CheckpointError, DataError, devices.DeviceError, KeyError,
+            importers.WeightFileError) as e:
         print(f'error: {e.args[0] if e.args else e}', file=sys.stderr)
         return 2
 

@@ -29,6 +29,10 @@ def parser():
     ap.add_argument('--init-bias', type=float,
                     help="AlexNet: the biases the paper sets to 1 - 1 (paper) or 0.1 (Caffe)")
     ap.add_argument('--lighting', type=float, help='PCA lighting std (paper 0.1; 0 turns it off)')
+    ap.add_argument('--init-from', metavar='FILE',
+                    help='start from published weights: bvlc_alexnet.npy (alexnet; switches to '
+                         "Caffe's LRN) or a Keras VGG16/19 .h5 (vgg-d / vgg-e); the last layer "
+                         'is left out when the data has other than 1000 classes')
     ap.add_argument('--train-dir', help='default checkpoints/<model>')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--restart', action='store_true',
@@ -42,12 +46,12 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import checkpoints, devices, train
+    from alexnet_tf1 import checkpoints, devices, importers, train
     from alexnet_tf1.data.prepared import DataError
     try:
         return train.run(args)
     except (train.TrainError, DataError, devices.DeviceError, checkpoints.CheckpointError,
-            KeyError) as e:
+            importers.WeightFileError, KeyError) as e:
         print(f'error: {e.args[0] if e.args else e}', file=sys.stderr)
         return 2
 

@@ -4,19 +4,20 @@ import os
 
 import numpy as np
 
-from . import checkpoints as ckpt_mod, devices, figures, graph as graph_mod, models
-from .config import ModelConfig
+from . import checkpoints as ckpt_mod, devices, figures, graph as graph_mod, importers, models
+from .config import ModelConfig, defaults_for
 from .data import pipeline
 from .io_util import atomic_write_json
 from .tf_compat import session, tf1
 
 
 class Restored:
-    """A model graph (inference only) with a checkpoint's variables, on the given devices."""
+    """A model graph (inference only) with trained variables, on the given devices."""
 
-    def __init__(self, path, gpus='auto', expect_model=None):
+    def __init__(self, path, gpus='auto', expect_model=None, state=None):
+        """path: a checkpoint prefix; or, with `state` given, a published weight file."""
         self.path = path
-        self.state = ckpt_mod.read_state(path)
+        self.state = state or ckpt_mod.read_state(path)
         if expect_model and self.state['model'] != expect_model:
             raise ckpt_mod.CheckpointError(
                 f"{path} is a {self.state['model']} checkpoint, not {expect_model}")
@@ -25,9 +26,19 @@ class Restored:
         placement = devices.resolve(gpus, towers=module.TOWERS)
         self.g = graph_mod.build(self.config, placement, train=False)
         with self.g.graph.as_default():
-            saver = tf1.train.Saver()
             self.sess = session(self.g.graph, placement.session_config())
-            saver.restore(self.sess, path)
+            if state is None:
+                tf1.train.Saver().restore(self.sess, path)
+            else:
+                self.sess.run(tf1.global_variables_initializer())
+                importers.load_into(self.sess, self.g.net, self.config, path)
+
+    @classmethod
+    def from_weights(cls, path, model, num_classes, gpus='auto'):
+        """--init-from: bvlc_alexnet.npy or a Keras VGG .h5, scored like a checkpoint."""
+        config = importers.published_config(defaults_for(model, num_classes=num_classes))
+        return cls(path, gpus, state={'model': model, 'config': config.to_dict(),
+                                      'global_step': 0})
 
     def probs(self, x, batch=64):
         """Softmax of an already-preprocessed float32 NHWC batch, in slices of `batch`."""

@@ -277,3 +277,33 @@ def assign(sess, params, arrays):
         for key, p in params.items():
             for k, var in p.items():
                 var.load(np.asarray(arrays[key][k], np.float32), sess)
+
+
+def published_config(config):
+    """The configuration a model takes published weights with: bvlc_alexnet's LRN for AlexNet."""
+    return config.with_(lrn=CAFFE_LRN) if config.model == 'alexnet' else config
+
+
+def load_into(sess, net, config, path):
+    """--init-from: bvlc_alexnet.npy (alexnet) or a Keras VGG16/19 .h5 (vgg-d, vgg-e) into `net`.
+
+    conv1's input channels are reversed so the net takes RGB like every other path of this
+    project. When the data has other classes than the file's 1000, the last layer keeps its
+    initialisation (fine-tuning). Returns the names of the layers left out.
+    """
+    full = config.with_(num_classes=1000)
+    if config.model == 'alexnet':
+        weights = load_caffe_alexnet_npy(path, full, rgb_input=True)
+    elif config.model in ('vgg-d', 'vgg-e'):
+        weights = load_keras_vgg_h5(path, config.model, full, rgb_input=True)
+    else:
+        raise WeightFileError(f'no published weight format is read for {config.model}; '
+                              f'--init-from takes alexnet (bvlc_alexnet.npy), vgg-d or vgg-e (.h5)')
+    skipped = []
+    if config.num_classes != 1000:
+        skipped.append('fc8')
+        weights.pop('fc8')
+    arrays = alexnet_towers(weights, net) if config.model == 'alexnet' else \
+        {(name, 0): {'w': w, 'b': b} for name, (w, b) in weights.items()}
+    assign(sess, {k: p for k, p in net.params.items() if k[0] not in skipped}, arrays)
+    return skipped

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from . import checkpoints as ckpt_mod, devices, graph as graph_mod, models, presets
+from . import checkpoints as ckpt_mod, devices, graph as graph_mod, importers, models, presets
 from .config import ModelConfig, defaults_for
 from .data import pipeline
 from .data.prepared import DataError, open_prepared
@@ -51,6 +51,8 @@ def _fresh_state(opts, prepared):
     if opts.get('init_bias') is not None:
         changes['init_bias'] = opts['init_bias']
     cfg = defaults_for(opts['model'], **changes)
+    if opts.get('init_from'):
+        cfg = importers.published_config(cfg)       # bvlc_alexnet's LRN goes with its weights
     sched = Schedule(kind=opts['lr_schedule'], lr=opts['lr'], patience=opts['patience'],
                      step_epochs=opts['step_epochs'])
     return {'model': cfg.model, 'config': cfg.to_dict(), 'global_step': 0, 'epoch': 0,
@@ -58,7 +60,7 @@ def _fresh_state(opts, prepared):
             'batch_size': opts['batch_size'], 'momentum': opts['momentum'],
             'weight_decay': opts['weight_decay'], 'epochs': opts['epochs'],
             'lighting': opts['lighting'], 'data_dir': os.path.abspath(prepared.path),
-            'dataset': prepared.dataset, 'history': []}
+            'dataset': prepared.dataset, 'history': [], 'init_from': opts.get('init_from')}
 
 
 def _set_aside(train_dir):
@@ -127,6 +129,11 @@ class Trainer:
                                                  'schedule', 'history')})
             print(f"resuming {path}: epoch {state['epoch'] + 1}, step {state['global_step']}, "
                   f"lr {state['schedule']['lr']:g}")
+        elif self.opts.get('init_from'):
+            left = importers.load_into(sess, g.net, self.cfg, self.opts['init_from'])
+            print(f"initialised from {self.opts['init_from']}"
+                  + (f" ({', '.join(left)} left at its initialisation: the data has "
+                     f"{self.cfg.num_classes} classes)" if left else ''))
         sched = Schedule.from_state(state['schedule'])
         n_train = len(self.prepared.split('train'))
         steps_per_epoch = max(1, n_train // state['batch_size'])

@@ -114,3 +114,28 @@ def test_checkpoint_of_another_model_is_a_one_line_error(trained, capsys):
     assert run_eval.main(['--train-dir', td, '--model', 'vgg-d']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'not vgg-d' in err[0]
+
+
+def test_eval_scores_published_weights_given_with_init_from(tmp_path, capsys):
+    from alexnet_tf1 import devices, graph, importers
+    from alexnet_tf1.tf_compat import session, tf1
+    data = tiny_prepared(str(tmp_path))
+    cfg = ModelConfig(num_classes=1000, input_size=CROP)
+    placement = devices.resolve('cpu')
+    g = graph.build(cfg, placement, train=False)
+    sess = session(g.graph, placement.session_config())
+    with g.graph.as_default():
+        sess.run(tf1.global_variables_initializer())
+    npy = str(tmp_path / 'bvlc_alexnet.npy')
+    importers.export_caffe_alexnet_npy(sess, g.net, npy)
+    # the importer asks the graph for the 227 input's shapes unless told the size: tell it
+    import alexnet_tf1.config as config_mod
+    old = config_mod.MODEL_DEFAULTS['alexnet']
+    config_mod.MODEL_DEFAULTS['alexnet'] = dict(input_size=CROP)
+    try:
+        assert run_eval.main(['--init-from', npy, '--model', 'alexnet', '--data-dir', data,
+                              '--gpus', 'cpu']) == 0
+    finally:
+        config_mod.MODEL_DEFAULTS['alexnet'] = old
+    result = json.load(open(str(tmp_path / 'eval.json')))
+    assert result['checkpoint'] == npy and result['n_images'] == 6

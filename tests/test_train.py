@@ -120,3 +120,37 @@ def test_other_models_train_and_evaluate_on_small_data(tmp_path, model, size, ch
     assert run_eval.main(['--model', model, '--train-dir', td, '--gpus', 'cpu']) == 0
     result = json.load(open(os.path.join(td, 'eval.json')))
     assert result['model'] == model and result['n_images'] == 4
+
+
+def test_init_from_caffe_npy_loads_the_file_into_both_towers(tmp_path, data, capsys):
+    """export (random weights, the published layout) -> --init-from with lr 0 -> same weights."""
+    import tensorflow as tf
+    from alexnet_tf1 import devices, graph, importers
+    from alexnet_tf1.config import ModelConfig
+    from alexnet_tf1.tf_compat import session, tf1
+    from tiny_run import CROP
+    cfg = ModelConfig(num_classes=1000, input_size=CROP)
+    placement = devices.resolve('cpu')
+    g = graph.build(cfg, placement, seed=9, train=False)
+    sess = session(g.graph, placement.session_config())
+    with g.graph.as_default():
+        sess.run(tf1.global_variables_initializer())
+    npy = str(tmp_path / 'bvlc_alexnet.npy')
+    importers.export_caffe_alexnet_npy(sess, g.net, npy)
+    want = sess.run(g.net.params[('conv2', 1)]['w'])
+    td = str(tmp_path / 'run')
+    assert run_train.main(train_args(data, td, '--epochs', '1', '--lr', '0', '--init-from', npy)) == 0
+    assert 'fc8 left at its initialisation' in capsys.readouterr().out
+    reader = tf.train.load_checkpoint(checkpoints.latest(td))
+    np.testing.assert_array_equal(reader.get_tensor('tower1/conv2/weights'), want)
+    assert state_of(td)['config']['lrn'] == {'depth_radius': 2, 'bias': 1.0, 'alpha': 2e-5,
+                                             'beta': 0.75}
+
+
+def test_init_from_a_file_of_the_wrong_shape_is_a_one_line_error(tmp_path, data, capsys):
+    npy = str(tmp_path / 'bad.npy')
+    np.save(npy, {'conv1': [np.zeros((3, 3, 3, 96), np.float32), np.zeros(96, np.float32)]},
+            allow_pickle=True)
+    assert run_train.main(train_args(data, str(tmp_path / 'run'), '--init-from', npy)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'conv1' in err[0]
