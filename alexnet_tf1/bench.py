@@ -1,0 +1,499 @@
+"""python -m alexnet_tf1.bench --model alexnet [--batch-size 32] [--gpus auto] [--steps 10] [--json]
+
+Our graph's speed beside its Keras 3 twin's and the machine's own matmul ceiling, in one run:
+forward and training (forward + backward + update) ms per batch, images/s, FLOPs per image,
+the GFLOP/s reached and its fraction of a large fp32 matmul's, peak RSS; then the input
+pipeline's figures (alexnet_tf1.data.bench). The timed steps alternate - ours, Keras, the
+one-tower Keras AlexNet, the matmul, with the order rotated every round - so machine noise
+hits all of them alike. A measurement to read, never a pass/fail test.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MB = 1024.0     # ru_maxrss is in KiB on Linux
+
+
+class BenchError(Exception):
+    """A flag combination this machine cannot honour; the message is one line."""
+
+
+# ---- what is timed -----------------------------------------------------------------------
+
+class Runner:
+    """One implementation under test: forward() and train() each run one batch to the end."""
+
+    def __init__(self, name, forward, train, flops_per_image):
+        self.name, self.forward, self.train = name, forward, train
+        self.flops_per_image = flops_per_image
+
+
+def session_config(placement, args):
+    """The placement's session config plus the GPU-relevant switches the flags ask for."""
+    from .tf_compat import tf1
+    config = placement.session_config(args.intra_threads, args.inter_threads)
+    if args.intra_threads or args.inter_threads:
+        config.use_per_session_threads = True   # not the process-wide pools the matmul uses
+    if args.xla:
+        config.graph_options.optimizer_options.global_jit_level = tf1.OptimizerOptions.ON_1
+    rw = config.graph_options.rewrite_options
+    on, off = type(rw).ON, type(rw).OFF         # RewriterConfig's Toggle values
+    if args.mixed_precision and placement.kind == 'gpu':
+        rw.auto_mixed_precision = on
+    if placement.kind == 'gpu':
+        # our graph is built NHWC; on a GPU grappler's layout optimizer is what makes it NCHW
+        rw.layout_optimizer = on if args.data_format == 'NCHW' else off
+    return config
+
+
+def build_ours(name, config, placement, args, batch):
+    """Our graph in a Session, initialised: (Runner, session, training fetch, training feed)."""
+    from . import flops, graph as graph_mod
+    from .tf_compat import session, tf1
+    mg = graph_mod.build(config, placement)
+    sess = session(mg.graph, session_config(placement, args))
+    with mg.graph.as_default():
+        sess.run(tf1.global_variables_initializer())
+    train_feed = {mg.images: batch[0], mg.labels: batch[1], mg.lr: 0.01, mg.training: True}
+    train_fetch = [mg.train_op, mg.total_loss]
+    # make_callable skips the per-call feed/fetch parsing of sess.run, as a training loop would
+    fwd = sess.make_callable(mg.logits, [mg.images])
+    step = sess.make_callable(train_fetch, [mg.images, mg.labels, mg.lr, mg.training])
+    per_image = sum(flops.graph_flops([mg.logits]).values())
+    runner = Runner('ours', lambda: fwd(batch[0]),
+                    lambda: step(batch[0], batch[1], 0.01, True), per_image)
+    return runner, sess, train_fetch, train_feed
+
+
+def build_keras(twin_name, config, args, batch):
+    """A Keras twin as a Runner, or None when the model has no twin."""
+    from . import flops, keras_twins
+    make = keras_twins.get(twin_name)
+    if make is None:
+        return None
+    fmt = 'channels_first' if args.data_format == 'NCHW' else 'channels_last'
+    model = make(config, xla=args.xla, mixed_precision=args.mixed_precision and args.on_gpu,
+                 data_format=fmt)
+    x = np.ascontiguousarray(batch[0].transpose(0, 3, 1, 2)) if fmt == 'channels_first' else batch[0]
+    y = batch[1]
+    fwd_model = getattr(model, 'forward_model', model)
+    n_out = len(model.outputs)
+    ys = y if n_out == 1 else [y] * n_out
+    return Runner(twin_name, lambda: fwd_model.predict_on_batch(x),
+                  lambda: model.train_on_batch(x, ys), flops.keras_forward_flops(fwd_model))
+
+
+def build_matmul(n, device, config):
+    """fp32 [n, n] x [n, n] of two variables (nothing to constant-fold), reduced to a scalar
+    so the fetch is cheap: (run(), FLOPs per run, the session)."""
+    from .tf_compat import session, tf, tf1
+    g = tf.Graph()
+    with g.as_default(), tf1.device(device):
+        a = tf1.get_variable('a', [n, n], tf.float32, tf1.random_normal_initializer())
+        b = tf1.get_variable('b', [n, n], tf.float32, tf1.random_normal_initializer())
+        total = tf.reduce_sum(tf.matmul(a, b))
+        init = tf1.global_variables_initializer()
+    sess = session(g, config)
+    sess.run(init)
+    return sess.make_callable(total), 2.0 * n ** 3, sess
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / MB
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(runners, matmul, steps, warmup):
+    """{(runner name, 'forward'|'train'): [seconds]} and the matmul's [seconds], each round
+    running every runner's forward, then every runner's training step, then the matmul, with
+    the runners' order rotated round by round."""
+    times = {(r.name, k): [] for r in runners for k in ('forward', 'train')}
+    mm = []
+    for r in runners:                       # first calls build tf.functions, allocate, fault pages
+        for _ in range(warmup):
+            r.forward()
+            r.train()
+    for _ in range(warmup if matmul else 0):
+        matmul()
+    for i in range(steps):
+        order = runners[i % len(runners):] + runners[:i % len(runners)]
+        for kind in ('forward', 'train'):
+            for r in order:
+                times[(r.name, kind)].append(timed(getattr(r, kind)))
+        if matmul:
+            mm.append(timed(matmul))
+    return times, mm
+
+
+def spread(seconds):
+    """Median and spread of per-step times, in ms."""
+    ms = np.asarray(seconds) * 1000.0
+    q = np.percentile(ms, [0, 25, 50, 75, 100])
+    return {'median': round(float(q[2]), 2), 'min': round(float(q[0]), 2),
+            'p25': round(float(q[1]), 2), 'p75': round(float(q[3]), 2),
+            'max': round(float(q[4]), 2)}
+
+
+# ---- profile -----------------------------------------------------------------------------
+
+def op_type_of(node):
+    """'Conv2DBackpropFilter' from a NodeExecStats' timeline label 'name = Type(inputs)'."""
+    label = node.timeline_label
+    if ' = ' in label:
+        return label.split(' = ', 1)[1].split('(', 1)[0].strip() or node.node_name
+    return node.node_name.split(':')[0]
+
+
+def layer_of(node_name):
+    """'gradients/tower1/conv2/Conv2D_grad/Conv2DBackpropFilter' -> 'conv2';
+    'tower0/fc6_input' -> 'fc6'; the momentum kernels and the g * lr products (objective.py's
+    top-level 'mul_N') -> 'update'; L2Loss, its gradient and the gradient sums it causes
+    -> 'weight_decay'."""
+    parts = node_name.split(':')[0].split('/')
+    grad = parts[0] == 'gradients'
+    if grad:
+        parts = parts[1:]
+    if not parts:
+        return node_name
+    if any(p.startswith('update_') for p in parts) or parts[0] in ('paper_momentum', 'Momentum'):
+        return 'update'
+    if not grad and parts[0].split('_')[0] == 'mul':
+        return 'update'
+    if parts[0].startswith('L2Loss') or parts[0].split('_')[0] == 'AddN':
+        return 'weight_decay'
+    if parts[0].startswith('tower') and len(parts) > 1:
+        parts = parts[1:]
+    head = parts[0]
+    for suffix in ('_grad', '_input'):
+        if head.endswith(suffix):
+            head = head[:-len(suffix)]
+    return head
+
+
+def profile_step(sess, fetch, feed, top=15, timeline_path=None):
+    """One traced training step (RunMetadata FULL_TRACE): op time summed per op type, per
+    layer, and the slowest single ops, in ms. Ops of the two towers run at the same time and
+    share the cores, so the sums exceed the wall time and each op's time is stretched by its
+    neighbour's (--inter-threads 1 traces them one at a time)."""
+    from .tf_compat import tf1
+    sess.run(fetch, feed)
+    opts = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
+    meta = tf1.RunMetadata()
+    start = time.perf_counter()
+    sess.run(fetch, feed, options=opts, run_metadata=meta)
+    wall = time.perf_counter() - start
+    by_type, by_op, by_layer, t0, t1 = {}, {}, {}, None, None
+    for dev in meta.step_stats.dev_stats:
+        if '/stream' in dev.device or '/memcpy' in dev.device:
+            continue                        # GPU tracer duplicates of the same kernels
+        for node in dev.node_stats:
+            if node.node_name in ('_SOURCE', '_SINK'):
+                continue
+            us = node.all_end_rel_micros
+            kind = op_type_of(node)
+            by_type[kind] = by_type.get(kind, 0) + us
+            by_op[node.node_name] = by_op.get(node.node_name, 0) + us
+            layer = layer_of(node.node_name)
+            by_layer[layer] = by_layer.get(layer, 0) + us
+            start_us, end_us = node.all_start_micros, node.all_start_micros + us
+            t0 = start_us if t0 is None else min(t0, start_us)
+            t1 = end_us if t1 is None else max(t1, end_us)
+    total = sum(by_type.values()) or 1
+    if timeline_path:
+        from tensorflow.python.client import timeline
+        with open(timeline_path, 'w') as f:
+            f.write(timeline.Timeline(meta.step_stats).generate_chrome_trace_format())
+    ranked = sorted(by_type.items(), key=lambda kv: -kv[1])
+    return {'traced_step_ms': round(wall * 1000, 1),
+            'ops_span_ms': round(((t1 or 0) - (t0 or 0)) / 1000, 1),
+            'op_time_sum_ms': round(total / 1000, 1),
+            'by_op_type': [{'op': k, 'ms': round(v / 1000, 1), 'share': round(v / total, 3)}
+                           for k, v in ranked[:top]],
+            'by_layer': [{'layer': k, 'ms': round(v / 1000, 1), 'share': round(v / total, 3)}
+                         for k, v in sorted(by_layer.items(), key=lambda kv: -kv[1])[:top]],
+            'slowest_ops': [{'op': k, 'ms': round(v / 1000, 1)}
+                            for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])[:top]]}
+
+
+# ---- input pipeline ----------------------------------------------------------------------
+
+def data_figures(n_images, seconds):
+    """alexnet_tf1.data.bench.run in a child process: its TF decode timing fixes TF's thread
+    pools at one thread and its augment timing pins the process to one core, neither of which
+    may happen to the process that times the models. {'error': ...} when it cannot run."""
+    code = ('import json, sys; from alexnet_tf1.data import bench; '
+            'print(json.dumps(bench.run(int(sys.argv[1]), float(sys.argv[2]))))')
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    r = subprocess.run([sys.executable, '-c', code, str(n_images), str(seconds)], cwd=ROOT,
+                       env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+        return {'error': lines[-1] if lines else f'exit status {r.returncode}'}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# ---- the run -----------------------------------------------------------------------------
+
+def check_flags(args, placement):
+    """Refuse what cannot apply here (one line); return notes on what is on and what is not."""
+    args.on_gpu = placement.kind == 'gpu'
+    if args.data_format == 'NCHW' and not args.on_gpu:
+        raise BenchError('--data-format NCHW needs a GPU: TensorFlow has no NCHW convolution '
+                         'or pooling kernels on the CPU; use --data-format NHWC')
+    notes = []
+    if args.xla:
+        notes.append('xla: our session global_jit_level ON_1 (CPU auto-clustering via '
+                     'TF_XLA_FLAGS=--tf_xla_cpu_global_jit), Keras compile(jit_compile=True)')
+    if args.mixed_precision:
+        notes.append('mixed precision: ours grappler auto_mixed_precision, Keras mixed_float16'
+                     if args.on_gpu else
+                     'mixed precision: not applied - fp16 is a GPU feature, the CPU runs fp32')
+    if args.on_gpu:
+        notes.append(f'data format {args.data_format}: Keras '
+                     f"{'channels_first' if args.data_format == 'NCHW' else 'channels_last'}; "
+                     f"ours built NHWC, grappler layout optimizer "
+                     f"{'on' if args.data_format == 'NCHW' else 'off'}")
+    return notes
+
+
+def run(args):
+    from . import devices, flops, models
+    if args.intra_threads or args.inter_threads:
+        # otherwise the first session's thread counts become every CPU session's (TF's global
+        # intra-op pool), and the matmul ceiling would be measured with ours
+        os.environ.setdefault('TF_OVERRIDE_GLOBAL_THREADPOOL', '1')
+    if args.xla:
+        # without this flag TF never auto-clusters ops placed on a CPU; read at the first session
+        flags = os.environ.get('TF_XLA_FLAGS', '')
+        if '--tf_xla_cpu_global_jit' not in flags:
+            os.environ['TF_XLA_FLAGS'] = (flags + ' --tf_xla_cpu_global_jit').strip()
+    module = models.get(args.model)
+    placement = devices.resolve(args.gpus, towers=getattr(module, 'TOWERS', 1))
+    notes = check_flags(args, placement)
+    config = flops.default_config(args.model)
+
+    rng = np.random.default_rng(0)
+    size, ch = config.input_size, config.channels
+    # pixel spread like mean-subtracted ImageNet's; the same arrays feed every runner
+    batch = ((rng.standard_normal((args.batch_size, size, size, ch)) * 60).astype(np.float32),
+             rng.integers(0, config.num_classes, args.batch_size).astype(np.int32))
+
+    ours, sess, train_fetch, train_feed = build_ours(args.model, config, placement, args, batch)
+    for _ in range(args.warmup):
+        ours.forward()
+        ours.train()
+    ours_rss = peak_rss_mb()                # before anything else is built in this process
+
+    runners = [ours]
+    twins = {}
+    if not args.no_keras:
+        from . import keras_twins
+        names = [('keras', args.model)]
+        if keras_twins.EXTRA.get(args.model):
+            names.append(('keras_one_tower', keras_twins.EXTRA[args.model]))
+        for key, twin in names:
+            r = build_keras(twin, config, args, batch)
+            if r is not None:
+                r.name = key
+                twins[key] = r
+                runners.append(r)
+    # the ceiling: TF's own thread counts, no XLA or rewrites, whatever ours runs with
+    matmul, mm_flops, mm_sess = build_matmul(args.matmul_size, placement.towers[0],
+                                             placement.session_config())
+    times, mm_times = measure(runners, matmul, args.steps, args.warmup)
+
+    b = args.batch_size
+    gf = ours.flops_per_image / 1e9
+    mm_gflops = mm_flops / 1e9 / float(np.median(mm_times))
+    fwd, train = spread(times[('ours', 'forward')]), spread(times[('ours', 'train')])
+    ips = b / (train['median'] / 1000)
+    out = {
+        'model': args.model, 'batch_size': b, 'devices': list(placement.towers),
+        'steps': args.steps, 'warmup_steps': args.warmup,
+        'forward_ms': fwd['median'], 'train_ms': train['median'],
+        'forward_images_per_s': round(b / (fwd['median'] / 1000), 1),
+        'train_images_per_s': round(ips, 1),
+        'gflops_per_image': float(f'{gf:.5g}'),
+        'flops_per_image': int(ours.flops_per_image),
+        'forward_gflops': round(gf * b / (fwd['median'] / 1000), 1),
+        'train_gflops': round(3 * gf * ips, 1),
+        'peak_rss_mb': round(ours_rss, 1),
+        'machine_matmul_gflops': round(mm_gflops, 1),
+        'matmul_size': args.matmul_size,
+        'train_fraction_of_matmul_peak': round(3 * gf * ips / mm_gflops, 3),
+        'forward_fraction_of_matmul_peak': round(gf * b / (fwd['median'] / 1000) / mm_gflops, 3),
+        'forward_ms_spread': fwd, 'train_ms_spread': train,
+        'matmul_ms_spread': spread(mm_times),
+    }
+    for key in ('keras', 'keras_one_tower'):
+        r = twins.get(key)
+        if r is None:
+            for k in ('forward_ms', 'train_ms', 'train_images_per_s', 'gflops_per_image',
+                      'train_gflops', 'train_fraction_of_matmul_peak'):
+                out[f'{key}_{k}'] = None
+            suffix = '' if key == 'keras' else '_one_tower'
+            out[f'train_speedup_vs_keras{suffix}'] = None
+            out[f'forward_speedup_vs_keras{suffix}'] = None
+            continue
+        kf, kt = spread(times[(key, 'forward')]), spread(times[(key, 'train')])
+        kips = b / (kt['median'] / 1000)
+        kgf = r.flops_per_image / 1e9
+        suffix = '' if key == 'keras' else '_one_tower'
+        out.update({
+            f'{key}_forward_ms': kf['median'], f'{key}_train_ms': kt['median'],
+            f'{key}_train_images_per_s': round(kips, 1),
+            f'{key}_gflops_per_image': float(f'{kgf:.5g}'),
+            f'{key}_train_gflops': round(3 * kgf * kips, 1),
+            f'{key}_train_fraction_of_matmul_peak': round(3 * kgf * kips / mm_gflops, 3),
+            f'{key}_forward_ms_spread': kf, f'{key}_train_ms_spread': kt,
+            f'train_speedup_vs_keras{suffix}': round(kt['median'] / train['median'], 3),
+            f'forward_speedup_vs_keras{suffix}': round(kf['median'] / fwd['median'], 3),
+        })
+    out['keras_twin'] = args.model if 'keras' in twins else None
+    out['keras_one_tower_twin'] = ('alexnet-one-tower' if 'keras_one_tower' in twins else None)
+    out['process_peak_rss_mb'] = round(peak_rss_mb(), 1)
+    out.update({'xla': bool(args.xla), 'mixed_precision': bool(args.mixed_precision and args.on_gpu),
+                'mixed_precision_requested': bool(args.mixed_precision),
+                'data_format': args.data_format, 'notes': notes,
+                'session_threads': {'intra_op': args.intra_threads, 'inter_op': args.inter_threads}})
+    if args.profile or args.timeline:
+        out['profile'] = profile_step(sess, train_fetch, train_feed, args.profile or 15,
+                                      args.timeline)
+    sess.close()
+    mm_sess.close()
+    if args.no_data:
+        out['data'] = None
+    else:
+        d = data_figures(args.data_images, args.data_seconds)
+        out['data'] = d
+        aug = d.get('augment_images_per_s_one_core')
+        # cores the NumPy training input (256 -> 227 crops) would need to keep up with our
+        # training step; only meaningful for a model that takes those crops
+        fits = (config.input_size, config.channels) == (227, 3)
+        out['input_cores_needed'] = round(ips / aug, 4) if aug and fits else None
+    return out
+
+
+def _row(name, fwd, train, ips, gflops, frac):
+    def f(v, fmt):
+        return format(v, fmt) if v is not None else '-'
+    return (f'  {name:<26} {f(fwd, ">10.1f")} {f(train, ">10.1f")} {f(ips, ">9.1f")} '
+            f'{f(gflops, ">8.1f")} {f(frac, ">7.1%")}')
+
+
+def print_report(r):
+    print(f"{r['model']}, batch {r['batch_size']}, devices {', '.join(r['devices'])}, "
+          f"{r['steps']} steps after {r['warmup_steps']} warm-up (medians; alternating runs)")
+    print(f"  {'':<26} {'fwd ms':>10} {'train ms':>10} {'images/s':>9} {'GFLOP/s':>8} {'of mm':>7}")
+    print(_row(f"ours ({r['gflops_per_image']:.4g} GFLOP/img)", r['forward_ms'], r['train_ms'],
+               r['train_images_per_s'], r['train_gflops'], r['train_fraction_of_matmul_peak']))
+    for key, label in (('keras', 'Keras twin'), ('keras_one_tower', 'Keras one-tower')):
+        if r.get(f'{key}_train_ms') is None:
+            if key == 'keras':
+                print(f'  {label:<26} (no Keras twin for this model)')
+            continue
+        print(_row(f"{label} ({r[f'{key}_gflops_per_image']:.4g})", r[f'{key}_forward_ms'],
+                   r[f'{key}_train_ms'], r[f'{key}_train_images_per_s'], r[f'{key}_train_gflops'],
+                   r[f'{key}_train_fraction_of_matmul_peak']))
+        suffix = '' if key == 'keras' else '_one_tower'
+        print(f"  {'':<26} ours is {r[f'forward_speedup_vs_keras{suffix}']:.2f}x forward, "
+              f"{r[f'train_speedup_vs_keras{suffix}']:.2f}x training")
+    s = r['train_ms_spread']
+    print(f"  ours train ms min/p25/p75/max: {s['min']:.1f} / {s['p25']:.1f} / {s['p75']:.1f} / "
+          f"{s['max']:.1f}")
+    print(f"  machine: fp32 matmul {r['matmul_size']}^2 {r['machine_matmul_gflops']:.1f} GFLOP/s; "
+          f"ours training reaches {r['train_fraction_of_matmul_peak']:.1%} of it "
+          f"(training = 3x forward FLOPs)")
+    print(f"  peak RSS: ours {r['peak_rss_mb']:.0f} MB (before any Keras model was built), "
+          f"whole run {r['process_peak_rss_mb']:.0f} MB")
+    print(f"  flags: xla {'on' if r['xla'] else 'off'}, mixed precision "
+          f"{'on' if r['mixed_precision'] else 'off'}, data format {r['data_format']}")
+    for n in r['notes']:
+        print(f'    {n}')
+    p = r.get('profile')
+    if p:
+        print(f"  profile of one training step ({p['traced_step_ms']:.0f} ms traced; op times "
+              f"summed {p['op_time_sum_ms']:.0f} ms over both devices):")
+        for row in p['by_op_type']:
+            print(f"    {row['op']:<40} {row['ms']:>9.1f} ms {row['share']:>6.1%}")
+        print('  the same step by layer (forward + backward of each; update and weight decay '
+              'over all weights):')
+        for row in p['by_layer']:
+            print(f"    {row['layer']:<40} {row['ms']:>9.1f} ms {row['share']:>6.1%}")
+    d = r.get('data')
+    if d is None:
+        print('  input pipeline: skipped (--no-data)')
+    elif 'error' in d:
+        print(f"  input pipeline: not measured ({d['error']})")
+    else:
+        print(f"  input pipeline: prepare {d['prepare_images_per_s']:.0f} images/s, TF decode+resize "
+              f"{d['tf_decode_resize_images_per_s']:.0f} images/s, train_batches "
+              f"{d['augment_images_per_s_one_core']:.0f} images/s on one core" +
+              (f" (ours needs {r['input_cores_needed']:.3g} core(s) of it)"
+               if r.get('input_cores_needed') else ''))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog='python -m alexnet_tf1.bench',
+        description="Our graph's forward and training speed beside its Keras 3 twin's and the "
+                    "machine's fp32 matmul ceiling, timed alternately in one run.")
+    ap.add_argument('--model', default='alexnet', help='a registered model (default alexnet)')
+    ap.add_argument('--batch-size', type=int, default=32)
+    ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
+    ap.add_argument('--steps', type=int, default=10, help='timed steps of each kind (default 10)')
+    ap.add_argument('--warmup', type=int, default=2, help='untimed steps first (default 2)')
+    ap.add_argument('--json', action='store_true', help='print one JSON object')
+    ap.add_argument('--xla', action='store_true', help='XLA: global_jit_level / jit_compile')
+    ap.add_argument('--mixed-precision', action='store_true',
+                    help='fp16 compute on a GPU (not applied on the CPU)')
+    ap.add_argument('--data-format', default='NHWC', type=str.upper, choices=('NHWC', 'NCHW'),
+                    help='NCHW is valid on a GPU only')
+    ap.add_argument('--no-keras', action='store_true', help='time our graph only')
+    ap.add_argument('--no-data', action='store_true', help='skip the input-pipeline figures')
+    ap.add_argument('--data-seconds', type=float, default=1.0,
+                    help='time per input-pipeline measurement (default 1)')
+    ap.add_argument('--data-images', type=int, default=12,
+                    help='JPEGs the input-pipeline benchmark writes (default 12)')
+    ap.add_argument('--matmul-size', type=int, default=4096,
+                    help='side of the square matmul that measures the ceiling (default 4096)')
+    ap.add_argument('--intra-threads', type=int, default=0,
+                    help='our session intra_op_parallelism_threads (0: TF decides)')
+    ap.add_argument('--inter-threads', type=int, default=0,
+                    help='our session inter_op_parallelism_threads (0: TF decides)')
+    ap.add_argument('--profile', type=int, nargs='?', const=15, default=0, metavar='TOP',
+                    help='trace one extra training step of ours: time per op type (top TOP)')
+    ap.add_argument('--timeline', metavar='PATH', help='write that step as a Chrome trace JSON')
+    args = ap.parse_args(argv)
+    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or args.matmul_size < 1:
+        ap.error('--batch-size, --steps and --matmul-size must be >= 1, --warmup >= 0')
+    from . import models
+    from .devices import DeviceError
+    if args.model not in models.MODELS:
+        ap.error(f"unknown model {args.model!r}; choose from {', '.join(sorted(models.MODELS))}")
+    try:
+        r = run(args)
+    except (BenchError, DeviceError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print_report(r)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
