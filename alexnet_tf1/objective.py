@@ -1,8 +1,8 @@
 """Loss, error metrics and the paper's update rule.
 
 The update is the paper's  v <- m v - wd lr w - lr dL/dw,  w <- w + v.  With the L2 term
-wd/2 |w|^2 in the loss, TF's fused momentum kernel (accum <- m accum + g; w <- w - lr' accum)
-computes exactly that when fed g = lr * dL/dw and lr' = 1: accum is then -v, so a change of
+wd/2 |w|^2 in the loss, TF's fused kernel ResourceApplyKerasMomentum (accum <- m accum - lr g;
+w <- w + accum) is exactly that in one pass over the weights, accum being v: a change of
 learning rate affects only new gradients, never the momentum already accumulated.
 """
 from . import ops
@@ -42,9 +42,13 @@ def paper_momentum(total_loss, lr, momentum, global_step, var_list=None):
     """One training step; gradients are computed on the device of the op they flow through."""
     var_list = var_list or tf1.trainable_variables()
     grads = tf1.gradients(total_loss, var_list, colocate_gradients_with_ops=True)
-    scaled = []
+    updates = []
     for g, v in zip(grads, var_list):
         with tf1.colocate_with(v):
-            scaled.append((g * lr, v))
-    opt = tf1.train.MomentumOptimizer(learning_rate=1.0, momentum=momentum)
-    return opt.apply_gradients(scaled, global_step=global_step, name='paper_momentum')
+            velocity = tf1.get_variable(v.op.name + '/momentum', v.shape, v.dtype.base_dtype,
+                                        tf1.zeros_initializer(), trainable=False)
+            updates.append(tf.raw_ops.ResourceApplyKerasMomentum(
+                var=v.handle, accum=velocity.handle, lr=lr, grad=g, momentum=momentum,
+                name='update_' + v.op.name.replace('/', '_')))
+    with tf.control_dependencies(updates):
+        return global_step.assign_add(1, name='paper_momentum')
