@@ -14,7 +14,9 @@ def parser():
     ap.add_argument('--model', default='alexnet',
                     help='alexnet, lenet5, lenet5-relu, vgg-a ... vgg-e, googlenet')
     ap.add_argument('--data-dir', help='a prepared directory (python -m alexnet_tf1.data.prepare)')
-    ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
+    ap.add_argument('--gpus', default='auto',
+                    help="'auto', 'cpu', 'cpu:N' (N logical CPUs) or GPU ids like '0,1'; more "
+                         "devices than towers = data-parallel replicas, --batch-size each")
     ap.add_argument('--preset', choices=sorted(presets.PRESETS), help='recipe (default: by data set)')
     ap.add_argument('--batch-size', type=int)
     ap.add_argument('--epochs', type=int)
@@ -41,17 +43,24 @@ def parser():
     ap.add_argument('--keep', type=int, default=3, help='keep the last K checkpoints (+ the best)')
     ap.add_argument('--print-freq', type=int)
     ap.add_argument('--input-size', type=int, help=argparse.SUPPRESS)
+    dist = ap.add_argument_group('cluster', 'between-graph replication; README "Running on a cluster"')
+    dist.add_argument('--ps-hosts', help='host:port,... of the parameter servers')
+    dist.add_argument('--worker-hosts', help='host:port,... of the workers (worker 0 is the chief)')
+    dist.add_argument('--job-name', choices=['ps', 'worker'])
+    dist.add_argument('--task-index', type=int, default=0)
+    dist.add_argument('--async', dest='async_updates', action='store_true',
+                      help='apply each worker\'s gradients as they come (default: synchronous)')
     return ap
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import checkpoints, devices, importers, train
+    from alexnet_tf1 import checkpoints, cluster, devices, importers, train
     from alexnet_tf1.data.prepared import DataError
     try:
         return train.run(args)
     except (train.TrainError, DataError, devices.DeviceError, checkpoints.CheckpointError,
-            importers.WeightFileError, KeyError) as e:
+            importers.WeightFileError, cluster.ClusterError, KeyError) as e:
         print(f'error: {e.args[0] if e.args else e}', file=sys.stderr)
         return 2
 

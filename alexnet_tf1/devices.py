@@ -2,6 +2,8 @@
 
 Without a GPU the two towers go on two logical CPU devices (/cpu:0, /cpu:1) created by
 ConfigProto(device_count={'CPU': 2}), so the paper's split is real and testable everywhere.
+More devices than towers make data-parallel replicas of the whole model: '0,1,2,3' is two
+two-tower AlexNets (one per GPU pair), 'cpu:4' the same on four logical CPUs.
 """
 from dataclasses import dataclass
 
@@ -14,12 +16,18 @@ class DeviceError(Exception):
 
 @dataclass(frozen=True)
 class Placement:
-    towers: tuple        # one device string per tower, e.g. ('/gpu:0', '/gpu:1')
+    towers: tuple        # one device string per tower of replica 0, e.g. ('/gpu:0', '/gpu:1')
     kind: str            # 'gpu' or 'cpu'
+    replicas: tuple = ()  # one `towers`-like tuple per data-parallel replica; () = (towers,)
+    cpus: int = 2        # logical CPU devices the session creates
+
+    def __post_init__(self):
+        if not self.replicas:
+            object.__setattr__(self, 'replicas', (self.towers,))
 
     def session_config(self, intra_threads=0, inter_threads=0):
         config = tf1.ConfigProto(
-            device_count={'CPU': 2},
+            device_count={'CPU': max(2, self.cpus)},
             # CPU placement stays exact so tests see the split; on GPUs a few int ops have no kernel
             allow_soft_placement=self.kind == 'gpu',
             intra_op_parallelism_threads=intra_threads,
@@ -32,15 +40,28 @@ def visible_gpu_count():
     return len(list_gpus())
 
 
-def resolve(gpus='auto', towers=2, n_visible=None):
-    """Map '0,1' | '0' | 'cpu' | 'auto' to one device per tower.
+_FORMS = "'auto', 'cpu', 'cpu:N' or GPU ids like '0,1'"
 
-    '0,1' puts tower t on /gpu:t; '0' puts every tower on /gpu:0; 'cpu' puts tower t on
-    /cpu:t; 'auto' takes two GPUs, else one, else the CPUs.
+
+def resolve(gpus='auto', towers=2, n_visible=None):
+    """Map '0,1' | '0' | 'cpu' | 'cpu:N' | 'auto' to one device per tower, per replica.
+
+    Up to `towers` ids: one replica, tower t on id t (an id is reused when there are fewer).
+    More ids: a multiple of `towers`, consecutive ones form a replica. 'cpu' puts tower t on
+    /cpu:t of two logical CPUs; 'cpu:N' makes N logical CPUs and groups them the same way.
+    'auto' takes two GPUs, else one, else the CPUs.
     """
     spec = str(gpus).strip().lower()
     if spec == 'cpu':
-        return Placement(tuple(f'/cpu:{t}' for t in range(towers)), 'cpu')
+        return Placement(tuple(f'/cpu:{t % 2}' for t in range(towers)), 'cpu')
+    if spec.startswith('cpu:'):
+        try:
+            n = int(spec[4:])
+        except ValueError:
+            n = 0
+        if n <= 0:
+            raise DeviceError(f"--gpus takes {_FORMS}, not {gpus!r}")
+        return _grouped([f'/cpu:{i}' for i in range(n)], towers, gpus, 'cpu', cpus=n)
     if n_visible is None:
         n_visible = visible_gpu_count()
     if spec == 'auto':
@@ -50,15 +71,21 @@ def resolve(gpus='auto', towers=2, n_visible=None):
     try:
         ids = [int(part) for part in spec.split(',') if part.strip() != '']
     except ValueError:
-        raise DeviceError(f"--gpus takes 'auto', 'cpu' or GPU ids like '0,1', not {gpus!r}") from None
+        raise DeviceError(f"--gpus takes {_FORMS}, not {gpus!r}") from None
     if not ids or any(i < 0 for i in ids):
-        raise DeviceError(f"--gpus takes 'auto', 'cpu' or GPU ids like '0,1', not {gpus!r}")
-    if len(ids) > towers:
-        raise DeviceError(f"--gpus {gpus}: this model has {towers} tower(s), so at most {towers} "
-                          f"GPU id(s) are used")
+        raise DeviceError(f"--gpus takes {_FORMS}, not {gpus!r}")
     missing = [i for i in ids if i >= n_visible]
     if missing:
         raise DeviceError(f"--gpus {gpus}: TensorFlow sees {n_visible} GPU(s), so GPU {missing[0]} "
                           f"does not exist here; use --gpus cpu to run on the CPU")
-    devices = [f'/gpu:{ids[t % len(ids)]}' for t in range(towers)]
-    return Placement(tuple(devices), 'gpu')
+    return _grouped([f'/gpu:{i}' for i in ids], towers, gpus, 'gpu')
+
+
+def _grouped(devs, towers, spec, kind, cpus=2):
+    if len(devs) <= towers:
+        return Placement(tuple(devs[t % len(devs)] for t in range(towers)), kind, cpus=cpus)
+    if len(devs) % towers:
+        raise DeviceError(f"--gpus {spec}: this model has {towers} towers, so a replica takes "
+                          f"{towers} devices; give a multiple of {towers}")
+    reps = tuple(tuple(devs[i:i + towers]) for i in range(0, len(devs), towers))
+    return Placement(reps[0], kind, reps, cpus)

@@ -1,4 +1,11 @@
-"""One model's whole graph: inputs, towers, loss, errors and (optionally) the update step."""
+"""One model's whole graph: inputs, towers, loss, errors and (optionally) the update step.
+
+With several replicas (placement.replicas) the fed batch is split across them, each replica
+builds the whole model over the same variables (replica 0 creates them, on its own tower
+devices), and the update sees the replicas' gradients averaged: the gradient of the mean
+loss over the whole batch, as one model on one big batch would get it.
+"""
+import contextlib
 from dataclasses import dataclass
 
 from . import models, objective
@@ -12,8 +19,8 @@ class ModelGraph:
     labels: tf.Tensor       # int32 placeholder [batch]
     training: tf.Tensor     # bool placeholder, default False: dropout on when True
     lr: tf.Tensor           # float32 placeholder, the learning rate of this step
-    net: object             # models.<name>.Net
-    logits: tf.Tensor
+    net: object             # models.<name>.Net of replica 0
+    logits: tf.Tensor       # the whole batch's, every replica's rows in order
     probs: tf.Tensor
     total_loss: tf.Tensor
     xent: tf.Tensor
@@ -21,11 +28,20 @@ class ModelGraph:
     top5: tf.Tensor
     global_step: tf.Variable
     train_op: object = None
+    grads: list = None      # (gradient averaged over replicas, variable) pairs the update applies
+    replicas: int = 1
 
 
-def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True):
+def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True, update=None,
+          device_fn=None):
+    """update(grads_and_vars, lr, global_step) -> train op; default the paper's momentum step.
+
+    device_fn: an outer device function the towers' devices merge into (cluster.py's
+    replica_device_setter: variables to the ps tasks, ops to this worker)."""
     graph = tf.Graph()
-    with graph.as_default():
+    replicas = getattr(placement, 'replicas', None) or (placement.towers,)
+    n = len(replicas)
+    with graph.as_default(), tf1.device(device_fn) if device_fn else contextlib.nullcontext():
         tf1.set_random_seed(seed)
         with tf1.device(placement.towers[0]):
             images = tf1.placeholder(
@@ -34,17 +50,72 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
             training = tf1.placeholder_with_default(False, [], 'training')
             lr = tf1.placeholder_with_default(0.0, [], 'lr')
             global_step = tf1.train.get_or_create_global_step()
-        # an inference graph gets no training-only parts (GoogLeNet's auxiliary heads)
-        net = models.get(config.model).build(images, config, placement.towers,
-                                             training if train else False)
+            xs, ys = _split(images, labels, n)
+        nets, losses = [], []
+        for r, towers in enumerate(replicas):
+            with _replica_scope(r):
+                # an inference graph gets no training-only parts (GoogLeNet's auxiliary heads)
+                net = models.get(config.model).build(xs[r], config, towers,
+                                                     training if train else False)
+                with tf1.device(towers[0]):
+                    # a model may train on other logits than it predicts with (LeNet-5's RBF
+                    # criterion) and add weighted auxiliary heads (GoogLeNet's, 0.3 each)
+                    train_logits = getattr(net, 'loss_logits', None)
+                    losses.append(objective.loss(
+                        net.logits if train_logits is None else train_logits, ys[r],
+                        weight_decay, getattr(net, 'aux_logits', ())))
+            nets.append(net)
         with tf1.device(placement.towers[0]):
-            # a model may train on other logits than it predicts with (LeNet-5's RBF criterion)
-            # and add weighted auxiliary heads (GoogLeNet's, 0.3 each)
-            train_logits = getattr(net, 'loss_logits', None)
-            total, xent = objective.loss(net.logits if train_logits is None else train_logits,
-                                         labels, weight_decay, getattr(net, 'aux_logits', ()))
-            top1, top5 = objective.errors(net.logits, labels)
-            probs = tf.nn.softmax(net.logits, name='probs')
-        train_op = objective.paper_momentum(total, lr, momentum, global_step) if train else None
-    return ModelGraph(graph, images, labels, training, lr, net, net.logits, probs, total, xent,
-                      top1, top5, global_step, train_op)
+            if n == 1:
+                logits, (total, xent) = nets[0].logits, losses[0]
+            else:
+                logits = tf.concat([net.logits for net in nets], 0, name='all_logits')
+                total = tf.add_n([t for t, _ in losses], name='sum_total_loss') / n
+                xent = tf.add_n([x for _, x in losses], name='sum_cross_entropy') / n
+            top1, top5 = objective.errors(logits, labels)
+            probs = tf.nn.softmax(logits, name='probs')
+        train_op = grads = None
+        if train:
+            grads = _averaged_gradients([t for t, _ in losses])
+            if update is None:
+                train_op = objective.apply_paper_momentum(grads, lr, momentum, global_step)
+            else:
+                train_op = update(grads, lr, global_step)
+    return ModelGraph(graph, images, labels, training, lr, nets[0], logits, probs, total, xent,
+                      top1, top5, global_step, train_op, grads, n)
+
+
+def _split(images, labels, n):
+    """n near-equal parts of the batch (the first ones one larger when it does not divide)."""
+    if n == 1:
+        return [images], [labels]
+    size = tf.shape(images)[0]
+    sizes = tf.stack([(size + n - 1 - r) // n for r in range(n)])
+    return tf.split(images, sizes, 0, name='replica_images'), \
+        tf.split(labels, sizes, 0, name='replica_labels')
+
+
+def _replica_scope(r):
+    if r == 0:
+        return contextlib.nullcontext()
+    scope = contextlib.ExitStack()
+    scope.enter_context(tf1.variable_scope(tf1.get_variable_scope(), reuse=True,
+                                           auxiliary_name_scope=False))
+    scope.enter_context(tf.name_scope(f'replica{r}'))
+    return scope
+
+
+def _averaged_gradients(totals):
+    """Each replica's gradients on its own devices, then their mean beside each variable."""
+    var_list = tf1.trainable_variables()
+    per_replica = []
+    for r, total in enumerate(totals):
+        with tf.name_scope(f'replica{r}') if r else contextlib.nullcontext():
+            per_replica.append(tf1.gradients(total, var_list, colocate_gradients_with_ops=True))
+    if len(totals) == 1:
+        return list(zip(per_replica[0], var_list))
+    averaged = []
+    for v, gs in zip(var_list, zip(*per_replica)):
+        with tf1.colocate_with(v), tf.name_scope('average_gradients'):
+            averaged.append((tf.add_n(list(gs)) / len(gs), v))
+    return averaged

@@ -20,8 +20,11 @@ def loss(logits, labels, weight_decay, aux=()):
     xent = xent_of(logits, 'cross_entropy')
     for weight, z in aux:
         xent = xent + weight * xent_of(z)
-    decay = []
+    decay, seen = [], set()
     for w in tf1.get_collection(ops.WEIGHT_DECAY):
+        if id(w) in seen:       # a replica reusing the variables may register them again
+            continue
+        seen.add(id(w))
         with tf1.colocate_with(w):
             decay.append(tf.nn.l2_loss(w))
     if not decay or not weight_decay:
@@ -42,8 +45,13 @@ def paper_momentum(total_loss, lr, momentum, global_step, var_list=None):
     """One training step; gradients are computed on the device of the op they flow through."""
     var_list = var_list or tf1.trainable_variables()
     grads = tf1.gradients(total_loss, var_list, colocate_gradients_with_ops=True)
+    return apply_paper_momentum(list(zip(grads, var_list)), lr, momentum, global_step)
+
+
+def apply_paper_momentum(grads_and_vars, lr, momentum, global_step):
+    """The update from given (gradient, variable) pairs, e.g. gradients averaged over replicas."""
     updates = []
-    for g, v in zip(grads, var_list):
+    for g, v in grads_and_vars:
         with tf1.colocate_with(v):
             velocity = tf1.get_variable(v.op.name + '/momentum', v.shape, v.dtype.base_dtype,
                                         tf1.zeros_initializer(), trainable=False)

@@ -73,10 +73,20 @@ def _set_aside(train_dir):
 
 
 def run(args):
+    if getattr(args, 'job_name', None):
+        from . import cluster
+        return cluster.run(args)
+    prepared, opts, train_dir, prev, state, cfg = setup(args)
+    placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
+    return Trainer(cfg, state, opts, prepared, placement, train_dir).loop(resumed_from=prev)
+
+
+def setup(args, restart=True):
+    """Data, options, train dir and the run's state (resumed from its newest checkpoint)."""
     prepared = open_data(args.data_dir)
     opts = resolve_options(args, prepared)
     train_dir = opts.get('train_dir') or default_train_dir(opts['model'])
-    if opts.get('restart') and os.path.isdir(train_dir) and os.listdir(train_dir):
+    if restart and opts.get('restart') and os.path.isdir(train_dir) and os.listdir(train_dir):
         print(f'--restart: the previous run in {train_dir} moved to {_set_aside(train_dir)}')
     prev = ckpt_mod.latest(train_dir) if os.path.isdir(train_dir) else None
     if prev:
@@ -98,8 +108,7 @@ def run(args):
     if int(prepared.manifest.get('image_size', 256)) < cfg.input_size:
         raise TrainError(f"images in {prepared.path} are {prepared.manifest.get('image_size')} px, "
                          f"smaller than the {cfg.input_size} px input")
-    placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
-    return Trainer(cfg, state, opts, prepared, placement, train_dir).loop(resumed_from=prev)
+    return prepared, opts, train_dir, prev, state, cfg
 
 
 class Trainer:
@@ -112,6 +121,8 @@ class Trainer:
         self.board = Board(self.g, train_dir, hist_every=opts.get('hist_every', 100))
         self.sess = session(self.g.graph, placement.session_config())
         self.placement = placement
+        # --batch-size is per replica (the paper's one model saw 128); a step takes them all
+        self.batch = state['batch_size'] * len(placement.replicas)
         with self.g.graph.as_default():
             checks = []
             for v in tf1.trainable_variables():
@@ -136,10 +147,15 @@ class Trainer:
                      f"{self.cfg.num_classes} classes)" if left else ''))
         sched = Schedule.from_state(state['schedule'])
         n_train = len(self.prepared.split('train'))
-        steps_per_epoch = max(1, n_train // state['batch_size'])
+        steps_per_epoch = max(1, n_train // self.batch)
+        replicas = self.placement.replicas
+        where = ' + '.join(', '.join(towers) for towers in replicas)
+        batch = (f"batch {state['batch_size']}" if len(replicas) == 1 else
+                 f"{len(replicas)} replicas x batch {state['batch_size']} = effective batch "
+                 f"{self.batch}")
         print(f"training {self.cfg.model} on {self.prepared.dataset} ({n_train} images, "
-              f"{self.cfg.num_classes} classes), towers on {', '.join(self.placement.towers)}, "
-              f"batch {state['batch_size']}, {state['epochs']} epochs, preset {opts['preset']}, "
+              f"{self.cfg.num_classes} classes), towers on {where}, "
+              f"{batch}, {state['epochs']} epochs, preset {opts['preset']}, "
               f"train dir {self.train_dir}")
         stop = _StopRequest()
         try:
@@ -166,7 +182,7 @@ class Trainer:
         g, state = self.g, self.state
         start = state['batch_in_epoch']
         batches = pipeline.train_batches(
-            self.prepared, state['batch_size'], crop=self.cfg.input_size, seed=state['seed'],
+            self.prepared, self.batch, crop=self.cfg.input_size, seed=state['seed'],
             epoch=state['epoch'], lighting_std=state['lighting'], start_batch=start)
         progress = Progress(f"epoch {state['epoch'] + 1}/{state['epochs']}", steps_per_epoch,
                             start=start, every=self.opts['print_freq'])
@@ -218,7 +234,7 @@ class Trainer:
         g = self.g
         split = 'val' if self.prepared.manifest['splits'].get('val', {}).get('count') else 'train'
         wrong1 = wrong5 = n = 0
-        for x, y in pipeline.eval_batches(self.prepared, self.state['batch_size'],
+        for x, y in pipeline.eval_batches(self.prepared, self.batch,
                                           crop=self.cfg.input_size, mode='center', split=split):
             e1, e5 = self.sess.run([g.top1, g.top5], {g.images: x, g.labels: y})
             wrong1, wrong5, n = wrong1 + e1 * len(y), wrong5 + e5 * len(y), n + len(y)

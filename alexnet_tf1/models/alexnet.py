@@ -4,6 +4,7 @@ One table describes one tower; the builder makes both towers from it, each on it
 with its own variables, as the paper split the net over two GTX 580s. `reads` is the paper's
 Figure 2: 'own' sees only this tower's previous layer, 'both' crosses to the other device.
 """
+import contextlib
 from dataclasses import dataclass
 
 from .. import ops
@@ -57,6 +58,17 @@ class Net:
     devices: tuple
 
 
+@contextlib.contextmanager
+def tower_scope(t, reuse=None):
+    """Tower t's name and variable scope. Op names go under the caller's name scope, so a
+    data-parallel replica r > 0 builds 'replica{r}/tower{t}/...' over the same variables while
+    replica 0 (and every one-replica graph) keeps the plain 'tower{t}/...' names."""
+    prefix = tf1.get_default_graph().get_name_scope()
+    with tf.name_scope(f'{prefix}/tower{t}/' if prefix else f'tower{t}/'), \
+            tf1.variable_scope(f'tower{t}', reuse=reuse, auxiliary_name_scope=False):
+        yield
+
+
 def _towers_of(layer, config):
     """fc8 lives whole on tower 0 (cuda-convnet2) unless config.fc8 == 'split'."""
     if layer.name == 'fc8' and config.fc8 != 'split':
@@ -82,8 +94,7 @@ def build(images, config, devices, training=False):
         towers = _towers_of(layer, config)
         outs = [None] * TOWERS
         for t in towers:
-            with tf1.device(devices[t]), tf.name_scope(f'tower{t}/'), \
-                    tf1.variable_scope(f'tower{t}', auxiliary_name_scope=False):
+            with tf1.device(devices[t]), tower_scope(t):
                 x = tf.concat(prev, axis=-1, name=f'{layer.name}_input') if layer.reads == 'both' \
                     else prev[t]
                 outs[t] = _apply(layer, x, config, _units(layer, config, towers), params, t,

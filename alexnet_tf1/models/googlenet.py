@@ -112,8 +112,7 @@ def build(images, config, devices, training=False):
         init = tf1.variance_scaling_initializer(1.0, 'fan_in', 'uniform')
     end, params, aux = {}, {}, []
     x = images
-    with tf1.device(devices[0]), tf.name_scope('tower0/'), \
-            tf1.variable_scope('tower0', auxiliary_name_scope=False):
+    with tf1.device(devices[0]), alexnet.tower_scope(0):
         for row in TABLE:
             with tf1.variable_scope(row.name):
                 if isinstance(row, Inception):

@@ -266,8 +266,7 @@ def build(images, config, devices, training=False, variant=None):
     paper = variant == 'lenet5'
     end, params = {}, {}
     x = images
-    with tf1.device(devices[0]), tf.name_scope('tower0/'), \
-            tf1.variable_scope('tower0', auxiliary_name_scope=False):
+    with tf1.device(devices[0]), alexnet.tower_scope(0):
         for layer in table:
             with tf1.variable_scope(layer.name):
                 x, p = _apply(layer, x, config, paper)

@@ -97,8 +97,7 @@ def build(images, config, devices, training=False, dense=False, variant=None):
             else tf1.random_normal_initializer(stddev=config.init_std))
     end, params = {}, {}
     x = images
-    with tf1.device(devices[0]), tf.name_scope('tower0/'), \
-            tf1.variable_scope('tower0', reuse=tf1.AUTO_REUSE, auxiliary_name_scope=False):
+    with tf1.device(devices[0]), alexnet.tower_scope(0, reuse=tf1.AUTO_REUSE):
         for layer in table(variant):
             if layer.kind == 'lrn':
                 with tf.name_scope(layer.name):
