@@ -1,4 +1,4 @@
-"""python -m alexnet_tf1.bench --model alexnet [--batch-size 32] [--gpus auto] [--steps 10] [--json]
+"""python -m alexnet_tf1.bench --model alexnet [--batch-size 128] [--gpus auto] [--steps 10] [--json]
 
 Our graph's speed beside its Keras 3 twin's and the machine's own matmul ceiling, in one run:
 forward and training (forward + backward + update) ms per batch, images/s, FLOPs per image,
@@ -364,9 +364,11 @@ def run(args):
     out['keras_twin'] = args.model if 'keras' in twins else None
     out['keras_one_tower_twin'] = ('alexnet-one-tower' if 'keras_one_tower' in twins else None)
     out['process_peak_rss_mb'] = round(peak_rss_mb(), 1)
+    from .ops import cpu_kernels
     out.update({'xla': bool(args.xla), 'mixed_precision': bool(args.mixed_precision and args.on_gpu),
                 'mixed_precision_requested': bool(args.mixed_precision),
                 'data_format': args.data_format, 'notes': notes,
+                'cpu_kernels': 'n/a' if args.on_gpu else cpu_kernels(),
                 'session_threads': {'intra_op': args.intra_threads, 'inter_op': args.inter_threads}})
     if args.profile or args.timeline:
         out['profile'] = profile_step(sess, train_fetch, train_feed, args.profile or 15,
@@ -419,7 +421,8 @@ def print_report(r):
     print(f"  peak RSS: ours {r['peak_rss_mb']:.0f} MB (before any Keras model was built), "
           f"whole run {r['process_peak_rss_mb']:.0f} MB")
     print(f"  flags: xla {'on' if r['xla'] else 'off'}, mixed precision "
-          f"{'on' if r['mixed_precision'] else 'off'}, data format {r['data_format']}")
+          f"{'on' if r['mixed_precision'] else 'off'}, data format {r['data_format']}, "
+          f"CPU kernels {r['cpu_kernels']} (ALEXNET_TF1_CPU_KERNELS)")
     for n in r['notes']:
         print(f'    {n}')
     p = r.get('profile')
@@ -451,7 +454,8 @@ def main(argv=None):
         description="Our graph's forward and training speed beside its Keras 3 twin's and the "
                     "machine's fp32 matmul ceiling, timed alternately in one run.")
     ap.add_argument('--model', default='alexnet', help='a registered model (default alexnet)')
-    ap.add_argument('--batch-size', type=int, default=32)
+    ap.add_argument('--batch-size', type=int,
+                    help="default 128 for AlexNet (the paper's batch), 32 for the others")
     ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
     ap.add_argument('--steps', type=int, default=10, help='timed steps of each kind (default 10)')
     ap.add_argument('--warmup', type=int, default=2, help='untimed steps first (default 2)')
@@ -477,6 +481,8 @@ def main(argv=None):
                     help='trace one extra training step of ours: time per op type (top TOP)')
     ap.add_argument('--timeline', metavar='PATH', help='write that step as a Chrome trace JSON')
     args = ap.parse_args(argv)
+    if args.batch_size is None:
+        args.batch_size = 128 if args.model == 'alexnet' else 32
     if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or args.matmul_size < 1:
         ap.error('--batch-size, --steps and --matmul-size must be >= 1, --warmup >= 0')
     from . import models

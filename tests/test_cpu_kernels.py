@@ -1,0 +1,87 @@
+"""CPU graphs' own formulations (XLA LRN, NCHW 3x3 filter gradient) equal TF's kernels."""
+import numpy as np
+import pytest
+
+from alexnet_tf1 import ops
+from alexnet_tf1.config import CAFFE_LRN, LRN, PAPER_LRN
+from alexnet_tf1.tf_compat import tf, tf1
+from test_alexnet_layers import lrn_numpy
+
+
+def _run(c, kernel, monkeypatch, shape=(2, 5, 5, 12)):
+    monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
+    rng = np.random.RandomState(1)
+    a = (rng.randn(*shape) * 30).astype(np.float32)     # large enough for the window to matter
+    g_up = rng.randn(*shape).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default(), tf1.device('/cpu:0'):
+        x = tf.constant(a)
+        y = ops.lrn(x, c)
+        dx, = tf1.gradients(y, [x], grad_ys=[tf.constant(g_up)])
+        types = {op.type for op in graph.get_operations()}
+    with tf1.Session(graph=graph) as sess:
+        out, grad = sess.run([y, dx])
+    return a, g_up, out, grad, types
+
+
+@pytest.mark.parametrize('c', [PAPER_LRN, CAFFE_LRN, LRN(depth_radius=1, bias=1.0, alpha=1e-3,
+                                                         beta=0.5)])
+def test_written_out_lrn_equals_tf_nn_lrn_and_its_gradient(c, monkeypatch):
+    a, g_up, out, grad, types = _run(c, 'ours', monkeypatch)
+    assert 'LRN' not in types and 'LRNGrad' not in types      # really the written-out one
+    _, _, want, want_grad, ref_types = _run(c, 'tf', monkeypatch)
+    assert 'LRNGrad' in ref_types
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-6)
+    n = 2 * c.depth_radius + 1
+    np.testing.assert_allclose(out, lrn_numpy(a, n, c.bias, c.alpha, c.beta), rtol=2e-4, atol=1e-6)
+
+
+def test_written_out_lrn_gradient_matches_finite_differences(monkeypatch):
+    c = PAPER_LRN
+    a, g_up, _, grad, _ = _run(c, 'ours', monkeypatch, shape=(1, 2, 2, 7))
+    a64, g64 = a.astype(np.float64), g_up.astype(np.float64)
+    eps = 1e-3
+    numeric = np.zeros_like(a64)
+    for i in np.ndindex(a.shape):
+        hi, lo = a64.copy(), a64.copy()
+        hi[i] += eps
+        lo[i] -= eps
+        numeric[i] = ((lrn_numpy(hi, 5, c.bias, c.alpha, c.beta) -
+                       lrn_numpy(lo, 5, c.bias, c.alpha, c.beta)) * g64).sum() / (2 * eps)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-5)
+
+
+def test_a_gpu_placed_lrn_stays_tf_nn_lrn():
+    graph = tf.Graph()
+    with graph.as_default(), tf1.device('/gpu:0'):       # built only; no GPU needed
+        ops.lrn(tf1.placeholder(tf.float32, [1, 3, 3, 8]), PAPER_LRN)
+    assert 'LRN' in {op.type for op in graph.get_operations()}
+
+
+def _conv_grads(kernel, monkeypatch, k, stride, padding):
+    monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
+    rng = np.random.RandomState(2)
+    graph = tf.Graph()
+    with graph.as_default(), tf1.device('/cpu:0'):
+        x = tf.constant(rng.randn(3, 9, 9, 5).astype(np.float32))
+        w = tf.constant(rng.randn(k, k, 5, 4).astype(np.float32))
+        y = ops.conv(x, {'w': w, 'b': tf.constant(rng.randn(4).astype(np.float32))}, stride,
+                     padding)
+        g_up = tf.constant(rng.randn(*y.shape.as_list()).astype(np.float32))
+        grads = tf1.gradients(y, [x, w], grad_ys=[g_up])
+        nchw = [op for op in graph.get_operations() if op.type == 'Conv2DBackpropFilter'
+                and op.get_attr('data_format') == b'NCHW']
+    with tf1.Session(graph=graph) as sess:
+        return sess.run(grads), len(nchw)
+
+
+@pytest.mark.parametrize('k, stride, padding, expect_nchw', [(3, 1, 'SAME', 1), (3, 1, 'VALID', 1),
+                                                              (5, 1, 'SAME', 0), (3, 2, 'VALID', 0)])
+def test_conv_gradients_are_tfs_whichever_filter_gradient_runs(k, stride, padding, expect_nchw,
+                                                               monkeypatch):
+    (dx, dw), n_nchw = _conv_grads('ours', monkeypatch, k, stride, padding)
+    (want_dx, want_dw), n_ref = _conv_grads('tf', monkeypatch, k, stride, padding)
+    assert (n_nchw, n_ref) == (expect_nchw, 0)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, want_dw, rtol=1e-4, atol=1e-4)
