@@ -8,7 +8,7 @@ from . import checkpoints as ckpt_mod, devices, figures, graph as graph_mod, imp
 from .config import ModelConfig, defaults_for
 from .data import pipeline
 from .io_util import atomic_write_json
-from .tf_compat import session, tf1
+from .tf_compat import session, tf, tf1
 
 
 class Restored:
@@ -25,7 +25,14 @@ class Restored:
         module = models.get(self.config.model)
         placement = devices.resolve(gpus, towers=module.TOWERS)
         self.g = graph_mod.build(self.config, placement, train=False)
+        self.dense = None
         with self.g.graph.as_default():
+            if hasattr(module, 'build_dense'):      # VGG's test-time net, same variables
+                with tf1.device(placement.towers[0]):
+                    images = tf1.placeholder(tf.float32, [None, None, None, self.config.channels],
+                                             'dense_images')
+                net = module.build_dense(images, self.config, placement.towers)
+                self.dense = (images, tf.nn.softmax(net.logits, name='dense_probs'))
             self.sess = session(self.g.graph, placement.session_config())
             if state is None:
                 tf1.train.Saver().restore(self.sess, path)
@@ -44,6 +51,11 @@ class Restored:
         """Softmax of an already-preprocessed float32 NHWC batch, in slices of `batch`."""
         return np.concatenate([self.sess.run(self.g.probs, {self.g.images: x[i:i + batch]})
                                for i in range(0, len(x), batch)]) if len(x) else np.zeros((0,))
+
+    def dense_probs(self, x):
+        """Softmax of the class scores averaged over the dense map, for whole images."""
+        images, probs = self.dense
+        return self.sess.run(probs, {images: x})
 
     def logits(self, x):
         return self.sess.run(self.g.logits, {self.g.images: x})
@@ -71,10 +83,27 @@ def evaluate(restored, prepared, batch_size=32, split='val'):
     labels = np.concatenate(labels)
     t1, t5 = topk_errors(np.concatenate(p1), labels)
     t1_10, t5_10 = topk_errors(np.concatenate(p10), labels)
-    return {'model': restored.config.model, 'checkpoint': os.path.abspath(restored.path),
-            'global_step': int(restored.state['global_step']), 'dataset': prepared.dataset,
-            'n_images': int(len(labels)), 'top1_error_1crop': t1, 'top5_error_1crop': t5,
-            'top1_error_10crop': t1_10, 'top5_error_10crop': t5_10}
+    result = {'model': restored.config.model, 'checkpoint': os.path.abspath(restored.path),
+              'global_step': int(restored.state['global_step']), 'dataset': prepared.dataset,
+              'n_images': int(len(labels)), 'top1_error_1crop': t1, 'top5_error_1crop': t5,
+              'top1_error_10crop': t1_10, 'top5_error_10crop': t5_10}
+    if getattr(restored, 'dense', None) is not None:
+        result.update(evaluate_dense(restored, prepared, batch_size, split))
+    return result
+
+
+def evaluate_dense(restored, prepared, batch_size, split='val'):
+    """VGG's test: the whole stored image (Q = its side) and its mirror through the
+    fully-convolutional net, class scores averaged over the map, the two softmaxes averaged."""
+    probs, labels, side = [], [], None
+    for x, y in pipeline.eval_batches(prepared, max(1, batch_size // 4), crop=None, mode='full',
+                                      split=split):
+        n, side = len(y), x.shape[2]
+        probs.append(restored.dense_probs(x.reshape((n * 2,) + x.shape[2:]))
+                     .reshape(n, 2, -1).mean(axis=1))
+        labels.append(y)
+    t1, t5 = topk_errors(np.concatenate(probs), np.concatenate(labels))
+    return {'top1_error_dense': t1, 'top5_error_dense': t5, 'dense_scale': int(side)}
 
 
 def report(result, published):
@@ -85,6 +114,9 @@ def report(result, published):
              f"{result['top5_error_1crop']:>11.2f}",
              f"{'this checkpoint, 10 crops':62} {result['top1_error_10crop']:>11.2f} "
              f"{result['top5_error_10crop']:>11.2f}"]
+    if 'top1_error_dense' in result:
+        lines.append(f"{'this checkpoint, dense, Q = %d, + mirror' % result['dense_scale']:62} "
+                     f"{result['top1_error_dense']:>11.2f} {result['top5_error_dense']:>11.2f}")
     def cell(v):
         return f'{v:>11.2f}' if v is not None else f"{'-':>11}"
     for source, on, t1, t5 in published:

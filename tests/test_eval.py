@@ -53,6 +53,28 @@ class FakeModel:
         return e / e.sum(1, keepdims=True)
 
 
+class FakeDense(FakeModel):
+    """A dense-evaluating model whose map score depends on where the pixels are (left half
+    weighs double), so a missing or wrong mirror changes the result."""
+    dense = True
+
+    def dense_probs(self, x):
+        w = x.shape[2] // 2
+        return self.probs(np.concatenate([x[:, :, :w], x[:, :, :w], x[:, :, w:]], 2))
+
+
+def test_dense_score_averages_the_softmax_of_the_whole_image_and_its_mirror(tmp_path):
+    data = open_prepared(tiny_prepared(str(tmp_path), classes=3, n_val=5))
+    imgs = data.split('val').take(np.arange(5)).astype(np.float32) - data.mean
+    labels = data.split('val').labels
+    model = FakeDense()
+    p = (model.dense_probs(imgs) + model.dense_probs(imgs[:, :, ::-1])) / 2
+    r = evaluate.evaluate(model, data, batch_size=8)
+    assert r['top1_error_dense'] == pytest.approx(np.mean(p.argmax(1) != labels) * 100)
+    assert r['dense_scale'] == imgs.shape[2]
+    assert 'dense, Q = %d' % imgs.shape[2] in evaluate.report(r, ())
+
+
 def test_ten_crop_score_is_the_average_softmax_over_the_papers_ten_crops(tmp_path):
     data = open_prepared(tiny_prepared(str(tmp_path), classes=3, n_val=5))
     imgs, labels = data.split('val').take(np.arange(5)).astype(np.float32), data.split('val').labels

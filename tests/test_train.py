@@ -120,6 +120,8 @@ def test_other_models_train_and_evaluate_on_small_data(tmp_path, model, size, ch
     assert run_eval.main(['--model', model, '--train-dir', td, '--gpus', 'cpu']) == 0
     result = json.load(open(os.path.join(td, 'eval.json')))
     assert result['model'] == model and result['n_images'] == 4
+    if model.startswith('vgg'):                 # VGG's own test: dense at Q = the stored size
+        assert result['dense_scale'] == size and 0 <= result['top1_error_dense'] <= 100
 
 
 def test_init_from_caffe_npy_loads_the_file_into_both_towers(tmp_path, data, capsys):

@@ -212,10 +212,11 @@ def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, li
 def eval_batches(prepared, batch_size, crop=227, mode='center', split='val', prefetch=2):
     """Iterate over a split in file order: (float32 batch, int32 labels); the last batch may
     be partial. mode='center': (B, crop, crop, C) centre crops; mode='ten': (B, 10, crop,
-    crop, C) in ten_crops' order. The mean image is subtracted at the same windows; no
+    crop, C) in ten_crops' order; mode='full': (B, 2, H, W, C), the whole stored image and its
+    mirror (VGG's dense evaluation). The mean image is subtracted at the same windows; no
     lighting, no randomness."""
-    if mode not in ('center', 'ten'):
-        raise ValueError(f"mode must be 'center' or 'ten', not {mode!r}")
+    if mode not in ('center', 'ten', 'full'):
+        raise ValueError(f"mode must be 'center', 'ten' or 'full', not {mode!r}")
     if int(batch_size) <= 0:
         raise ValueError(f"batch_size must be positive, not {batch_size}")
     batch_size = int(batch_size)
@@ -229,7 +230,11 @@ def eval_batches(prepared, batch_size, crop=227, mode='center', split='val', pre
         for start in range(0, len(s), batch_size):
             idx = np.arange(start, min(start + batch_size, len(s)))
             imgs = s.take(idx)
-            if mode == 'center':
+            if mode == 'full':
+                out = np.empty((len(idx), 2, h, w, c), np.float32)
+                np.subtract(imgs, mean, out=out[:, 0])
+                out[:, 1] = out[:, 0, :, ::-1]
+            elif mode == 'center':
                 y, x = windows[4]
                 out = np.subtract(imgs[:, y:y + ch, x:x + cw], mean[y:y + ch, x:x + cw],
                                   dtype=np.float32)

@@ -151,5 +151,6 @@ def dense_logits(images, config, devices):
 
 VARIANTS = {name: SimpleNamespace(TOWERS=1, TABLE=table(name), PAPER={},
                                   PAPER_TOTAL=PAPER_TOTAL[name], PUBLISHED=PUBLISHED[name],
-                                  build=partial(build, variant=name))
+                                  build=partial(build, variant=name),
+                                  build_dense=partial(build, variant=name, dense=True))
             for name in CONFIGS}
