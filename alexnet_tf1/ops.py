@@ -4,6 +4,7 @@ Weights are registered in WEIGHT_DECAY so the loss adds their L2 term in one pla
 are not decayed (cuda-convnet and Caffe did not decay them either).
 """
 import os
+import zlib
 
 from .tf_compat import tf, tf1
 
@@ -12,10 +13,18 @@ WEIGHT_DECAY = 'alexnet_tf1_decayed_weights'
 
 def params(shape, std, bias):
     """{'w': N(0, std) weights of `shape`, 'b': biases filled with `bias`}, in the current scope."""
-    w = tf1.get_variable('weights', shape, tf.float32, tf1.random_normal_initializer(stddev=std))
+    w = tf1.get_variable('weights', shape, tf.float32, tf1.random_normal_initializer(
+        stddev=std, seed=name_seed(tf1.get_variable_scope().name + '/weights')))
     b = tf1.get_variable('biases', shape[-1:], tf.float32, tf1.constant_initializer(bias))
     tf1.add_to_collection(WEIGHT_DECAY, w)
     return {'w': w, 'b': b}
+
+
+def name_seed(name):
+    """An op seed from a name, so that with the graph seed a variable's initial values and a
+    dropout's masks depend on what it is, not on how many ops were built before it (the CPU
+    and GPU graphs differ there)."""
+    return zlib.crc32(name.encode()) & 0x7fffffff
 
 
 def cpu_kernels():
@@ -113,7 +122,8 @@ def dropout(x, rate, training):
         return x
     if training is not True:
         rate = tf.where(training, tf.constant(rate, tf.float32), tf.constant(0.0, tf.float32))
-    return tf.nn.dropout(x, rate=rate)
+    return tf.nn.dropout(x, rate=rate,
+                         seed=name_seed(tf1.get_default_graph().get_name_scope() + '/dropout'))
 
 
 def flatten(x):

@@ -85,3 +85,21 @@ def test_conv_gradients_are_tfs_whichever_filter_gradient_runs(k, stride, paddin
     assert (n_nchw, n_ref) == (expect_nchw, 0)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw, want_dw, rtol=1e-4, atol=1e-4)
+
+
+def test_same_seed_gives_the_same_initial_weights_whichever_kernels_build_the_graph(monkeypatch):
+    from alexnet_tf1 import config, devices, graph
+    from alexnet_tf1.tf_compat import session
+    values = []
+    for kernel in ('ours', 'tf'):
+        monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
+        cfg = config.defaults_for('alexnet', num_classes=10, input_size=67)
+        placement = devices.resolve('cpu')
+        g = graph.build(cfg, placement, seed=3)
+        sess = session(g.graph, placement.session_config())
+        with g.graph.as_default():
+            sess.run(tf1.global_variables_initializer())
+            values.append({v.op.name: sess.run(v) for v in tf1.trainable_variables()})
+    assert values[0].keys() == values[1].keys()
+    for name in values[0]:
+        np.testing.assert_array_equal(values[0][name], values[1][name], err_msg=name)
