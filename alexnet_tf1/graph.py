@@ -2,8 +2,8 @@
 
 With several replicas (placement.replicas) the fed batch is split across them, each replica
 builds the whole model over the same variables (replica 0 creates them, on its own tower
-devices), and the update sees the replicas' gradients averaged: the gradient of the mean
-loss over the whole batch, as one model on one big batch would get it.
+devices), and the update sees the gradient of the mean loss over the whole batch, as one
+model on one big batch would get it; the weight-decay term is built once.
 """
 import contextlib
 from dataclasses import dataclass
@@ -39,7 +39,7 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
     device_fn: an outer device function the towers' devices merge into (cluster.py's
     replica_device_setter: variables to the ps tasks, ops to this worker)."""
     graph = tf.Graph()
-    replicas = getattr(placement, 'replicas', None) or (placement.towers,)
+    replicas = placement.replicas
     n = len(replicas)
     with graph.as_default(), tf1.device(device_fn) if device_fn else contextlib.nullcontext():
         tf1.set_random_seed(seed)
@@ -51,7 +51,7 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
             lr = tf1.placeholder_with_default(0.0, [], 'lr')
             global_step = tf1.train.get_or_create_global_step()
             xs, ys = _split(images, labels, n)
-        nets, losses = [], []
+        nets, xents = [], []
         for r, towers in enumerate(replicas):
             with _replica_scope(r):
                 # an inference graph gets no training-only parts (GoogLeNet's auxiliary heads)
@@ -61,22 +61,26 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
                     # a model may train on other logits than it predicts with (LeNet-5's RBF
                     # criterion) and add weighted auxiliary heads (GoogLeNet's, 0.3 each)
                     train_logits = getattr(net, 'loss_logits', None)
-                    losses.append(objective.loss(
+                    xents.append(objective.cross_entropy(
                         net.logits if train_logits is None else train_logits, ys[r],
-                        weight_decay, getattr(net, 'aux_logits', ())))
+                        getattr(net, 'aux_logits', ())))
             nets.append(net)
         with tf1.device(placement.towers[0]):
             if n == 1:
-                logits, (total, xent) = nets[0].logits, losses[0]
+                logits, xent = nets[0].logits, xents[0]
             else:
                 logits = tf.concat([net.logits for net in nets], 0, name='all_logits')
-                total = tf.add_n([t for t, _ in losses], name='sum_total_loss') / n
-                xent = tf.add_n([x for _, x in losses], name='sum_cross_entropy') / n
+                xent = tf.add_n(xents, name='sum_cross_entropy') / n
+            total, xent = objective.with_decay(xent, weight_decay)
             top1, top5 = objective.errors(logits, labels)
             probs = tf.nn.softmax(logits, name='probs')
         train_op = grads = None
         if train:
-            grads = _averaged_gradients([t for t, _ in losses])
+            # one gradient call: each replica's backward runs beside its forward ops, and the
+            # replicas' parts of a variable's gradient are summed at the variable
+            var_list = tf1.trainable_variables()
+            grads = list(zip(tf1.gradients(total, var_list, colocate_gradients_with_ops=True),
+                             var_list))
             if update is None:
                 train_op = objective.apply_paper_momentum(grads, lr, momentum, global_step)
             else:
@@ -103,19 +107,3 @@ def _replica_scope(r):
                                            auxiliary_name_scope=False))
     scope.enter_context(tf.name_scope(f'replica{r}'))
     return scope
-
-
-def _averaged_gradients(totals):
-    """Each replica's gradients on its own devices, then their mean beside each variable."""
-    var_list = tf1.trainable_variables()
-    per_replica = []
-    for r, total in enumerate(totals):
-        with tf.name_scope(f'replica{r}') if r else contextlib.nullcontext():
-            per_replica.append(tf1.gradients(total, var_list, colocate_gradients_with_ops=True))
-    if len(totals) == 1:
-        return list(zip(per_replica[0], var_list))
-    averaged = []
-    for v, gs in zip(var_list, zip(*per_replica)):
-        with tf1.colocate_with(v), tf.name_scope('average_gradients'):
-            averaged.append((tf.add_n(list(gs)) / len(gs), v))
-    return averaged

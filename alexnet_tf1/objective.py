@@ -14,17 +14,23 @@ def loss(logits, labels, weight_decay, aux=()):
 
     aux: (weight, logits) pairs whose cross-entropy is added with that weight.
     """
+    return with_decay(cross_entropy(logits, labels, aux), weight_decay)
+
+
+def cross_entropy(logits, labels, aux=()):
     def xent_of(z, name=None):
         return tf.reduce_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=z), name=name)
     xent = xent_of(logits, 'cross_entropy')
     for weight, z in aux:
         xent = xent + weight * xent_of(z)
-    decay, seen = [], set()
+    return xent
+
+
+def with_decay(xent, weight_decay):
+    """(xent + the L2 term of every registered weight, xent); the term is built once a graph."""
+    decay = []
     for w in tf1.get_collection(ops.WEIGHT_DECAY):
-        if id(w) in seen:       # a replica reusing the variables may register them again
-            continue
-        seen.add(id(w))
         with tf1.colocate_with(w):
             decay.append(tf.nn.l2_loss(w))
     if not decay or not weight_decay:
@@ -39,13 +45,6 @@ def errors(logits, labels, k=5):
         hit = tf.nn.in_top_k(predictions=logits, targets=labels, k=n)
         return 1.0 - tf.reduce_mean(tf.cast(hit, tf.float32))
     return err(1), err(k)
-
-
-def paper_momentum(total_loss, lr, momentum, global_step, var_list=None):
-    """One training step; gradients are computed on the device of the op they flow through."""
-    var_list = var_list or tf1.trainable_variables()
-    grads = tf1.gradients(total_loss, var_list, colocate_gradients_with_ops=True)
-    return apply_paper_momentum(list(zip(grads, var_list)), lr, momentum, global_step)
 
 
 def apply_paper_momentum(grads_and_vars, lr, momentum, global_step):

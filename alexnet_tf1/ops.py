@@ -13,11 +13,8 @@ WEIGHT_DECAY = 'alexnet_tf1_decayed_weights'
 
 def params(shape, std, bias):
     """{'w': N(0, std) weights of `shape`, 'b': biases filled with `bias`}, in the current scope."""
-    w = tf1.get_variable('weights', shape, tf.float32, tf1.random_normal_initializer(
-        stddev=std, seed=name_seed(tf1.get_variable_scope().name + '/weights')))
-    b = tf1.get_variable('biases', shape[-1:], tf.float32, tf1.constant_initializer(bias))
-    tf1.add_to_collection(WEIGHT_DECAY, w)
-    return {'w': w, 'b': b}
+    return variables(shape, tf1.random_normal_initializer(
+        stddev=std, seed=name_seed(tf1.get_variable_scope().name + '/weights')), bias)
 
 
 def name_seed(name):
