@@ -364,11 +364,12 @@ def run(args):
     out['keras_twin'] = args.model if 'keras' in twins else None
     out['keras_one_tower_twin'] = ('alexnet-one-tower' if 'keras_one_tower' in twins else None)
     out['process_peak_rss_mb'] = round(peak_rss_mb(), 1)
-    from .ops import cpu_kernels
+    from .ops import avx512, cpu_kernels
     out.update({'xla': bool(args.xla), 'mixed_precision': bool(args.mixed_precision and args.on_gpu),
                 'mixed_precision_requested': bool(args.mixed_precision),
                 'data_format': args.data_format, 'notes': notes,
                 'cpu_kernels': 'n/a' if args.on_gpu else cpu_kernels(),
+                'cpu_avx512': None if args.on_gpu else avx512(),
                 'session_threads': {'intra_op': args.intra_threads, 'inter_op': args.inter_threads}})
     if args.profile or args.timeline:
         out['profile'] = profile_step(sess, train_fetch, train_feed, args.profile or 15,
@@ -422,7 +423,9 @@ def print_report(r):
           f"whole run {r['process_peak_rss_mb']:.0f} MB")
     print(f"  flags: xla {'on' if r['xla'] else 'off'}, mixed precision "
           f"{'on' if r['mixed_precision'] else 'off'}, data format {r['data_format']}, "
-          f"CPU kernels {r['cpu_kernels']} (ALEXNET_TF1_CPU_KERNELS)")
+          f"CPU kernels {r['cpu_kernels']} (ALEXNET_TF1_CPU_KERNELS)" +
+          ('' if r.get('cpu_avx512') is None else
+           f", oneDNN {'AVX-512' if r['cpu_avx512'] else 'AVX2 or less'}"))
     for n in r['notes']:
         print(f'    {n}')
     p = r.get('profile')

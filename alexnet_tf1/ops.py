@@ -3,6 +3,8 @@
 Weights are registered in WEIGHT_DECAY so the loss adds their L2 term in one place; biases
 are not decayed (cuda-convnet and Caffe did not decay them either).
 """
+import copy
+import functools
 import os
 import zlib
 
@@ -13,8 +15,7 @@ WEIGHT_DECAY = 'alexnet_tf1_decayed_weights'
 
 def params(shape, std, bias):
     """{'w': N(0, std) weights of `shape`, 'b': biases filled with `bias`}, in the current scope."""
-    return variables(shape, tf1.random_normal_initializer(
-        stddev=std, seed=name_seed(tf1.get_variable_scope().name + '/weights')), bias)
+    return variables(shape, tf1.random_normal_initializer(stddev=std), bias)
 
 
 def name_seed(name):
@@ -25,13 +26,39 @@ def name_seed(name):
 
 
 def cpu_kernels():
-    """'ours' (default) or 'tf', from ALEXNET_TF1_CPU_KERNELS: whether CPU graphs get the two
-    faster formulations below (LRN compiled by XLA, 3x3 filter gradients in NCHW) or TF's own
-    kernels everywhere. Either way the numbers are the same to float rounding. Without
-    oneDNN (TF_ENABLE_ONEDNN_OPTS=0) TF's CPU filter gradient has no NCHW form: 'tf'."""
+    """'ours' (default) or 'tf', from ALEXNET_TF1_CPU_KERNELS: whether CPU graphs get the
+    faster formulations below (LRN compiled by XLA; on AVX2 3x3 filter gradients in NCHW, on
+    AVX-512 fc input gradients as a batched matmul) or TF's own kernels everywhere. Either way
+    the numbers are the same to float rounding. Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0)
+    TF's CPU filter gradient has no NCHW form: 'tf'."""
     if os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1').strip() in ('0', 'false', 'False'):
         return 'tf'
     return 'tf' if os.environ.get('ALEXNET_TF1_CPU_KERNELS', '').strip().lower() == 'tf' else 'ours'
+
+
+_AVX512_CORE = {'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'}
+
+
+def avx512():
+    """Whether oneDNN runs its AVX-512 kernels here: the CPU has them (Linux' /proc/cpuinfo)
+    and ONEDNN_MAX_CPU_ISA (oneDNN's own cap, also read by it) does not hold it to less.
+    oneDNN's fastest formulation differs between the two (see conv and fc)."""
+    cap = (os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA') or 'ALL')
+    if not cap.strip().upper().startswith(('ALL', 'AVX512', 'AVX10')):
+        return False
+    return _AVX512_CORE <= _cpu_flags()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags():
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    return frozenset(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def _on_cpu(x):
@@ -40,8 +67,9 @@ def _on_cpu(x):
 
 @tf.RegisterGradient('Conv2DFilterGradNCHW')
 def _conv2d_grad_nchw(op, grad):
-    # oneDNN's NHWC weight gradient runs 3x3 stride-1 convolutions (conv3-5, all of VGG) at
-    # ~68% of the matmul rate on AVX2; the same op on NCHW copies, transposes included, is faster
+    # oneDNN's AVX2 NHWC weight gradient runs 3x3 stride-1 convolutions (conv3-5, all of VGG)
+    # at ~68% of the matmul rate; the same op on NCHW copies, transposes included, is faster.
+    # Its AVX-512 NHWC kernel runs them at ~90%, faster than NCHW, so there it is left alone
     x, w = op.inputs
     strides, padding = op.get_attr('strides'), op.get_attr('padding')
     dx = tf1.nn.conv2d_backprop_input(tf.shape(x), w, grad, strides, padding)
@@ -53,7 +81,7 @@ def _conv2d_grad_nchw(op, grad):
 
 def conv(x, p, stride=1, padding='SAME', relu=True):
     override = {}
-    if stride == 1 and tuple(p['w'].shape[:2]) == (3, 3) and _on_cpu(x):
+    if stride == 1 and tuple(p['w'].shape[:2]) == (3, 3) and _on_cpu(x) and not avx512():
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
     with tf1.get_default_graph().gradient_override_map(override):
         c = tf.nn.conv2d(x, p['w'], [1, stride, stride, 1], padding)
@@ -61,8 +89,21 @@ def conv(x, p, stride=1, padding='SAME', relu=True):
     return tf.nn.relu(y) if relu else y
 
 
+@tf.RegisterGradient('MatMulInputGradBatched')
+def _matmul_grad_batched(op, grad):
+    # dx = grad w^T: oneDNN's AVX-512 MatMul with a transposed right operand and a short left
+    # one (fc6/fc7's 128 x 2048 x 9216) ran at ~45% of the matmul rate; as BatchMatMulV2 with
+    # adj_y (oneDNN's matmul primitive, not its sgemm) it ran at ~85%. dw keeps MatMul (~85%)
+    x, w = op.inputs
+    return (tf.raw_ops.BatchMatMulV2(x=grad, y=w, adj_y=True),
+            tf.matmul(x, grad, transpose_a=True))
+
+
 def fc(x, p, relu=True):
-    y = tf.nn.bias_add(tf.matmul(x, p['w']), p['b'])
+    override = {'MatMul': 'MatMulInputGradBatched'} if _on_cpu(x) and avx512() else {}
+    with tf1.get_default_graph().gradient_override_map(override):
+        m = tf.matmul(x, p['w'])
+    y = tf.nn.bias_add(m, p['b'])
     return tf.nn.relu(y) if relu else y
 
 
@@ -131,9 +172,13 @@ def variables(shape, w_init, b_init=0.0, decay=True, units=None):
     """Like params() with any initialiser: {'w': 'weights' from `w_init`, 'b': 'biases' = b_init}.
 
     `units`: the number of biases when it is not shape[-1] (LeNet-5's packed C3 kernel).
+    An initialiser with `seed` None gets the name seed (see name_seed).
     Safe under variable reuse (a second graph over the same variables, e.g. VGG's dense
     evaluation): a reused weight is registered for weight decay only once.
     """
+    if getattr(w_init, 'seed', 0) is None:      # an unseeded TF initialiser: seed it by name
+        w_init = copy.copy(w_init)
+        w_init.seed = name_seed(tf1.get_variable_scope().name + '/weights')
     w = tf1.get_variable('weights', shape, tf.float32, w_init)
     b = tf1.get_variable('biases', [units] if units else shape[-1:], tf.float32,
                          tf1.constant_initializer(b_init))

@@ -253,7 +253,8 @@ def _uniform(limits):
     """Initialiser: uniform(-1, 1) times `limits` (broadcast), the paper's +-2.4 / F_in."""
     limits = np.asarray(limits, np.float32)
     def init(shape, dtype=tf.float32, partition_info=None):
-        return tf1.random_uniform(shape, -1.0, 1.0, dtype) * limits
+        return tf1.random_uniform(shape, -1.0, 1.0, dtype, seed=init.seed) * limits
+    init.seed = None        # ops.variables sets it from the variable's name
     return init
 
 
