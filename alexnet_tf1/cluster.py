@@ -21,8 +21,7 @@ variables and rejoins; a worker that never comes back leaves the others waiting.
 """
 import time
 
-from . import checkpoints as ckpt_mod, devices, graph as graph_mod, models
-from .config import ModelConfig
+from . import checkpoints as ckpt_mod, devices, graph as graph_mod
 from .data import pipeline
 from .progress import Progress
 from .schedule import Schedule
@@ -94,11 +93,8 @@ class Worker:
         self.chief = self.task == 0
         self.n_workers = len(spec.job_tasks('worker'))
         self.sync = not getattr(args, 'async_updates', False)
-        self.prepared, self.opts, self.train_dir, self.prev, self.state, cfg = \
-            train.setup(args, restart=self.chief)
-        self.cfg = ModelConfig.from_dict(self.state['config'])
-        self.placement = devices.resolve(self.opts.get('gpus', 'auto'),
-                                         towers=models.get(cfg.model).TOWERS)
+        (self.prepared, self.opts, self.train_dir, self.prev, self.state, self.cfg,
+         self.placement) = train.setup(args, restart=self.chief)
         # a step takes one batch per replica per worker (sync) or one worker's batches (async)
         self.batch = self.state['batch_size'] * len(self.placement.replicas)
         n_train = len(self.prepared.split('train'))

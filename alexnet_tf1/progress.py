@@ -1,18 +1,38 @@
-"""Progress a person can read: one updating line on a terminal, plain lines in a log."""
+"""Progress a person can read: one redrawn line on a terminal, plain lines in a log.
+
+Progress counts training steps (train.py, cluster.py), Counter counts prepared images
+(data/prepare.py); both write through _Line.
+"""
 import sys
 import time
 
 
-class Progress:
+class _Line:
+    def __init__(self, stream):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = ''
+
+    def write(self, text):
+        self.last = text
+        self.stream.write('\r' + text + '\033[K' if self.tty else text + '\n')
+        self.stream.flush()
+
+    def finish(self):
+        if self.tty and self.last:
+            self.stream.write('\n')
+            self.stream.flush()
+
+
+class Progress(_Line):
+    """Training steps on stdout: a line every `every` steps in a log, every step on a tty."""
+
     def __init__(self, title, total, start=0, every=10, stream=None):
+        super().__init__(stream or sys.stdout)
         self.title, self.total, self.every = title, total, max(1, every)
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty()
         self.images = 0
         self.busy = self.wait = 0.0
         self.done = start
-        self.t0 = time.perf_counter()
-        self.last = ''
 
     def step(self, done, n_images, seconds, waited, **figures):
         """Record one step of `n_images` that took `seconds`, `waited` of them for data."""
@@ -32,19 +52,40 @@ class Progress:
         parts.append(f'{rate:.1f} img/s  data wait {self.wait / max(self.busy, 1e-9):.0%}')
         if self.tty:
             parts.append(f'{_bar(self.done, self.total)} {left:.0f}s left')
-        self.last = '  '.join(parts)
-        if self.tty:
-            self.stream.write('\r' + self.last + '\033[K')
-        else:
-            self.stream.write(self.last + '\n')
-        self.stream.flush()
+        self.write('  '.join(parts))
 
-    def finish(self):
-        if self.tty and self.last:
-            self.stream.write('\n')
-            self.stream.flush()
+
+class Counter(_Line):
+    """Items done of a total on stderr: redrawn 5 times a second on a tty, every `every`
+    seconds in a log (and at the end)."""
+
+    def __init__(self, total, done=0, stream=None, label='images', every=5.0):
+        super().__init__(stream or sys.stderr)
+        self.total, self.done, self.label = total, done, label
+        self.every = 0.2 if self.tty else every
+        self.start = self.shown = time.monotonic()
+        self.start_done = done
+
+    def update(self, n):
+        self.done += n
+        now = time.monotonic()
+        if now - self.shown >= self.every or self.done >= self.total:
+            self.shown = now
+            rate = (self.done - self.start_done) / max(now - self.start, 1e-9)
+            left = (self.total - self.done) / rate if rate > 0 else 0
+            text = (f'{self.done}/{self.total} {self.label}  {rate:.0f} {self.label}/s  '
+                    f'{_clock(left)} left')
+            frac = self.done / max(self.total, 1)
+            self.write(f'{_bar(self.done, self.total, 30)} {100 * frac:3.0f}%  {text}'
+                       if self.tty else f'prepare: {text}')
 
 
 def _bar(done, total, width=20):
-    filled = int(width * done / max(total, 1))
+    filled = min(width, int(width * done / max(total, 1)))
     return '[' + '#' * filled + '.' * (width - filled) + ']'
+
+
+def _clock(seconds):
+    seconds = int(seconds)
+    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f'{h}:{m:02d}:{s:02d}' if h else f'{m}:{s:02d}'

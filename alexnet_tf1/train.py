@@ -9,7 +9,7 @@ import numpy as np
 from . import checkpoints as ckpt_mod, devices, graph as graph_mod, importers, models, presets
 from .config import ModelConfig, defaults_for
 from .data import pipeline
-from .data.prepared import DataError, open_prepared
+from .data.prepared import open_prepared
 from .progress import Progress
 from .schedule import Schedule
 from .tboard import Board
@@ -76,13 +76,13 @@ def run(args):
     if getattr(args, 'job_name', None):
         from . import cluster
         return cluster.run(args)
-    prepared, opts, train_dir, prev, state, cfg = setup(args)
-    placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
+    prepared, opts, train_dir, prev, state, cfg, placement = setup(args)
     return Trainer(cfg, state, opts, prepared, placement, train_dir).loop(resumed_from=prev)
 
 
 def setup(args, restart=True):
-    """Data, options, train dir and the run's state (resumed from its newest checkpoint)."""
+    """Data, options, train dir, the run's state (resumed from its newest checkpoint), its
+    model config and the devices --gpus gives it."""
     prepared = open_data(args.data_dir)
     opts = resolve_options(args, prepared)
     train_dir = opts.get('train_dir') or default_train_dir(opts['model'])
@@ -108,7 +108,8 @@ def setup(args, restart=True):
     if int(prepared.manifest.get('image_size', 256)) < cfg.input_size:
         raise TrainError(f"images in {prepared.path} are {prepared.manifest.get('image_size')} px, "
                          f"smaller than the {cfg.input_size} px input")
-    return prepared, opts, train_dir, prev, state, cfg
+    placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
+    return prepared, opts, train_dir, prev, state, cfg, placement
 
 
 class Trainer:

@@ -1,7 +1,6 @@
 """The two-tower split as the paper drew it: where each tower runs and what each layer reads."""
 import re
 
-import numpy as np
 import pytest
 
 from alexnet_session import images, open_alexnet

@@ -23,7 +23,7 @@ import numpy as np
 from .decode import DESCRIPTION, BadImage, array_to_size, load_image
 from .layouts import LAYOUTS, SPLITS, list_layout
 from .prepared import FORMAT, DataError
-from .progress import Progress
+from ..progress import Counter
 
 SHARD_SIZE = 1024
 
@@ -85,7 +85,7 @@ def prepare(src, out, layout=None, workers=None, shard_size=None, size=None,
                 jobs.append((split, k, chunk))
 
     total = sum(len(v) for v in listing.splits.values())
-    bar = Progress(total, total - sum(len(c) for _, _, c in jobs)) if progress else None
+    bar = Counter(total, total - sum(len(c) for _, _, c in jobs)) if progress else None
     if progress and not jobs:
         _say(True, 'every shard is already converted; combining')
     for stats in _run(out, listing, jobs, size, workers or default_workers()):
@@ -93,7 +93,7 @@ def prepare(src, out, layout=None, workers=None, shard_size=None, size=None,
         if bar:
             bar.update(stats['files'])
     if bar:
-        bar.close()
+        bar.finish()
     manifest = _finish(out, listing, plan, results)
     _say(progress, f'prepared {out}: {_counts(manifest)}, {len(manifest["skipped"])} files '
                    f'skipped (listed in manifest.json)')
