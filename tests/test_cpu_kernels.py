@@ -60,9 +60,9 @@ def test_a_gpu_placed_lrn_stays_tf_nn_lrn():
     assert 'LRN' in {op.type for op in graph.get_operations()}
 
 
-def _grads(kernel, avx512, monkeypatch, layer, x_shape, w_shape, op_type):
+def _grads(kernel, avx512, monkeypatch, layer, x_shape, w_shape, counted):
     """TF's gradients of `layer` at random x, w (with the kernels and ISA said), and how many
-    ops of `op_type` the graph holds ('Conv2DBackpropFilter' counts only NCHW ones)."""
+    of the graph's ops `counted(op)` is true for."""
     monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
     monkeypatch.setattr(ops, 'avx512', lambda: avx512)
     rng = np.random.RandomState(2)
@@ -73,10 +73,17 @@ def _grads(kernel, avx512, monkeypatch, layer, x_shape, w_shape, op_type):
         y = layer(x, {'w': w, 'b': tf.constant(rng.randn(w_shape[-1]).astype(np.float32))})
         g_up = tf.constant(rng.randn(*y.shape.as_list()).astype(np.float32))
         grads = tf1.gradients(y, [x, w], grad_ys=[g_up])
-        found = [op for op in graph.get_operations() if op.type == op_type and
-                 (op_type != 'Conv2DBackpropFilter' or op.get_attr('data_format') == b'NCHW')]
+        found = sum(1 for op in graph.get_operations() if counted(op))
     with tf1.Session(graph=graph) as sess:
-        return sess.run(grads), len(found)
+        return sess.run(grads), found
+
+
+def _nchw_filter_grad(op):
+    return op.type == 'Conv2DBackpropFilter' and op.get_attr('data_format') == b'NCHW'
+
+
+def _batched_matmul(op):
+    return op.type == 'BatchMatMulV2'
 
 
 @pytest.mark.parametrize('avx512', [False, True])
@@ -87,9 +94,9 @@ def test_conv_gradients_are_tfs_whichever_filter_gradient_runs(k, stride, paddin
     def layer(x, p):
         return ops.conv(x, p, stride, padding)
     shapes = (3, 9, 9, 5), (k, k, 5, 4)
-    (dx, dw), n_nchw = _grads('ours', avx512, monkeypatch, layer, *shapes, 'Conv2DBackpropFilter')
+    (dx, dw), n_nchw = _grads('ours', avx512, monkeypatch, layer, *shapes, _nchw_filter_grad)
     (want_dx, want_dw), n_ref = _grads('tf', avx512, monkeypatch, layer, *shapes,
-                                       'Conv2DBackpropFilter')
+                                       _nchw_filter_grad)
     # NCHW only where oneDNN's NHWC filter gradient is the slow one (AVX2)
     assert (n_nchw, n_ref) == (0 if avx512 else nchw_on_avx2, 0)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4)
@@ -99,9 +106,9 @@ def test_conv_gradients_are_tfs_whichever_filter_gradient_runs(k, stride, paddin
 @pytest.mark.parametrize('avx512', [False, True])
 def test_fc_gradients_are_tfs_whichever_matmul_runs(avx512, monkeypatch):
     shapes = (6, 10), (10, 7)
-    (dx, dw), n_batched = _grads('ours', avx512, monkeypatch, ops.fc, *shapes, 'BatchMatMulV2')
+    (dx, dw), n_batched = _grads('ours', avx512, monkeypatch, ops.fc, *shapes, _batched_matmul)
     (want_dx, want_dw), n_ref = _grads('tf', avx512, monkeypatch, ops.fc, *shapes,
-                                       'BatchMatMulV2')
+                                       _batched_matmul)
     assert (n_batched, n_ref) == (1 if avx512 else 0, 0)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(dw, want_dw, rtol=1e-5, atol=1e-5)

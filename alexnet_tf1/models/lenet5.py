@@ -249,13 +249,16 @@ def squash(a):
     return A * tf.tanh(S * a)
 
 
-def _uniform(limits):
-    """Initialiser: uniform(-1, 1) times `limits` (broadcast), the paper's +-2.4 / F_in."""
-    limits = np.asarray(limits, np.float32)
-    def init(shape, dtype=tf.float32, partition_info=None):
-        return tf1.random_uniform(shape, -1.0, 1.0, dtype, seed=init.seed) * limits
-    init.seed = None        # ops.variables sets it from the variable's name
-    return init
+class _Uniform:
+    """Initialiser: uniform(-1, 1) times `limits` (broadcast), the paper's +-2.4 / F_in. A class
+    with `seed`, as TF's initialisers are, so ops.variables seeds a copy by the variable's name."""
+
+    def __init__(self, limits):
+        self.limits = np.asarray(limits, np.float32)
+        self.seed = None
+
+    def __call__(self, shape, dtype=tf.float32, partition_info=None):
+        return tf1.random_uniform(shape, -1.0, 1.0, dtype, seed=self.seed) * self.limits
 
 
 def build(images, config, devices, training=False, variant=None):
@@ -290,12 +293,12 @@ def _apply(layer, x, config, paper):
         n_in, k = int(x.shape[-1]), layer.k
         if layer.table:
             return _partial_conv(layer, x, config, act)
-        init = _uniform(2.4 / (k * k * n_in)) if paper else tf1.glorot_uniform_initializer()
+        init = _Uniform(2.4 / (k * k * n_in)) if paper else tf1.glorot_uniform_initializer()
         p = ops.variables([k, k, n_in, layer.units], init, bias)
         return act(ops.conv(x, p, 1, 'VALID', relu=False)), p
     if layer.kind == 'subsample':
         n = int(x.shape[-1])
-        p = ops.variables([n], _uniform(2.4 / 4), bias)
+        p = ops.variables([n], _Uniform(2.4 / 4), bias)
         return act(4.0 * ops.avg_pool(x, 2, 2) * p['w'] + p['b']), p
     if layer.kind == 'maxpool':
         return ops.max_pool(x, 2, 2), None
@@ -303,7 +306,7 @@ def _apply(layer, x, config, paper):
         if x.shape.rank == 4:
             x = ops.flatten(x)
         n_in, units = int(x.shape[-1]), layer.units or config.num_classes
-        init = _uniform(2.4 / n_in) if paper else tf1.glorot_uniform_initializer()
+        init = _Uniform(2.4 / n_in) if paper else tf1.glorot_uniform_initializer()
         p = ops.variables([n_in, units], init, bias)
         return act(ops.fc(x, p, relu=False)), p
     if layer.kind == 'rbf':
@@ -326,7 +329,7 @@ def _partial_conv(layer, x, config, act):
         for i in ins:
             slot[int(i), o] = len(fan_in)
             fan_in.append(k * k * len(ins))
-    p = ops.variables([k, k, n_conn], _uniform(2.4 / np.array(fan_in)), config.init_bias,
+    p = ops.variables([k, k, n_conn], _Uniform(2.4 / np.array(fan_in)), config.init_bias,
                       units=n_out)
     padded = tf.concat([p['w'], tf.zeros([k, k, 1])], axis=2)
     kernel = tf.reshape(tf.gather(padded, slot.ravel(), axis=2), [k, k, n_in, n_out],
