@@ -14,7 +14,9 @@ def parser():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', default=None, help='refuse a checkpoint of another model')
     ap.add_argument('--train-dir', help='default checkpoints/<model> (alexnet)')
-    ap.add_argument('--checkpoint', help='a checkpoint prefix (dir/model.ckpt-N) or a directory')
+    ap.add_argument('--checkpoint', help="a checkpoint prefix (dir/model.ckpt-N), a directory, or "
+                                         "'best' (the train dir's best by validation error); "
+                                         'default the latest')
     ap.add_argument('--data-dir', help="a prepared directory (default: the checkpoint's own)")
     ap.add_argument('--init-from', metavar='FILE',
                     help='score published weights instead of a checkpoint: bvlc_alexnet.npy '
@@ -44,6 +46,11 @@ def main(argv=None):
             train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
             path = checkpoints.resolve(args.checkpoint, train_dir)
             restored = evaluate.Restored(path, args.gpus, expect_model=args.model)
+            print(evaluate.describe_checkpoint(path, restored.state))
+            better = None if args.checkpoint else checkpoints.better_best(path, train_dir)
+            if better:
+                print(f'note: {better[0]} scored {better[1]:.1%} validation top-1 error against '
+                      f'{better[2]:.1%} for the latest; run_eval.py --checkpoint best scores it')
             prepared = open_prepared(args.data_dir or restored.state['data_dir'])
         if prepared.num_classes != restored.config.num_classes:
             raise DataError(f'{prepared.path} has {prepared.num_classes} classes, the checkpoint '

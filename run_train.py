@@ -23,14 +23,23 @@ def parser():
     ap.add_argument('--lr', type=float, help='initial learning rate (paper 0.01)')
     ap.add_argument('--momentum', type=float)
     ap.add_argument('--weight-decay', type=float)
-    ap.add_argument('--lr-schedule', choices=['plateau', 'step'],
+    ap.add_argument('--lr-schedule', choices=['plateau', 'step', 'cosine'],
                     help='plateau: /10 when val error stops improving (x3, the paper); step: /10 '
-                         'every --step-epochs')
+                         'every --step-epochs; cosine: down to 0 at the last epoch')
+    ap.add_argument('--warmup-epochs', type=float,
+                    help='raise the rate linearly from 0 over this many epochs (Goyal et al.)')
     ap.add_argument('--patience', type=int, help='plateau: epochs without improvement before /10')
     ap.add_argument('--step-epochs', type=int)
     ap.add_argument('--init-bias', type=float,
                     help="AlexNet: the biases the paper sets to 1 - 1 (paper) or 0.1 (Caffe)")
+    ap.add_argument('--init', choices=['paper', 'glorot'],
+                    help="weights: the paper's rule, or Glorot-uniform (VGG's alternative)")
     ap.add_argument('--lighting', type=float, help='PCA lighting std (paper 0.1; 0 turns it off)')
+    ap.add_argument('--flip', action=argparse.BooleanOptionalAction,
+                    help='mirror training images with p = 0.5 (the ImageNet papers; --no-flip '
+                         'for digits, as LeNet-5)')
+    ap.add_argument('--shift', type=int, help='move each training image by up to N pixels each '
+                    'way (for inputs as large as the crop, e.g. digits; 0: never)')
     ap.add_argument('--init-from', metavar='FILE',
                     help='start from published weights: bvlc_alexnet.npy (alexnet; switches to '
                          "Caffe's LRN) or a Keras VGG16/19 .h5 (vgg-d / vgg-e); the last layer "

@@ -53,7 +53,10 @@ def latest(train_dir):
 
 
 def resolve(checkpoint=None, train_dir=None):
-    """--checkpoint PATH (a prefix or a directory) or --train-dir -> a checkpoint prefix."""
+    """--checkpoint PATH (a prefix or a directory; 'best': the train dir's best/) or
+    --train-dir -> a checkpoint prefix."""
+    if checkpoint == 'best' and not os.path.exists(checkpoint):
+        checkpoint = os.path.join(train_dir or '.', 'best')
     where = checkpoint or train_dir
     if checkpoint and not os.path.isdir(checkpoint):
         if not os.path.exists(checkpoint + '.index'):
@@ -64,6 +67,24 @@ def resolve(checkpoint=None, train_dir=None):
         raise CheckpointError(f'no checkpoint in {where}; train first: python run_train.py '
                               f'--train-dir {where}')
     return path
+
+
+def val_error(state):
+    """The last validation top-1 error a run's state records, or None."""
+    history = state.get('history') or []
+    return history[-1].get('val_top1_error') if history else None
+
+
+def better_best(path, train_dir, margin=0.02):
+    """(best prefix, its validation error, path's) when train_dir/best holds a checkpoint whose
+    validation top-1 error is lower than `path`'s by more than `margin`, else None."""
+    best = latest(os.path.join(train_dir, 'best')) if train_dir else None
+    if not best or os.path.basename(best) == os.path.basename(path):
+        return None
+    mine, theirs = val_error(read_state(path)), val_error(read_state(best))
+    if mine is None or theirs is None or mine - theirs <= margin:
+        return None
+    return best, theirs, mine
 
 
 class Checkpoints:

@@ -167,20 +167,22 @@ class Worker:
         while step < self.last_step:
             batches = pipeline.train_batches(
                 self.prepared, self.batch, crop=self.cfg.input_size,
-                seed=state['seed'] + self.task, epoch=epoch, lighting_std=state['lighting'])
+                seed=state['seed'] + self.task, epoch=epoch, lighting_std=state['lighting'],
+                flip=state.get('flip', True), shift=state.get('shift', 0))
             try:
                 for x, y in batches:
                     t0 = time.perf_counter()
+                    lr = sched.rate((step + 1) / self.steps_per_epoch)
                     out = sess.run({'step': g.train_op, 'loss': g.total_loss, 'top1': g.top1,
                                     'top5': g.top5},
-                                   {g.images: x, g.labels: y, g.lr: sched.lr, g.training: True})
+                                   {g.images: x, g.labels: y, g.lr: lr, g.training: True})
                     before, step = step, int(out['step'])
                     progress.step(min(step, self.last_step), len(y), time.perf_counter() - t0, 0,
-                                  loss=out['loss'], lr=sched.lr, top1=out['top1'],
+                                  loss=out['loss'], lr=lr, top1=out['top1'],
                                   top5=out['top5'])
                     self._schedule(sched, step)
                     if self.chief:
-                        self._write(out['loss'], step, sched)
+                        self._write(out['loss'], step, lr)
                         if step // self.opts['save_every'] > before // self.opts['save_every']:
                             self._save(sess, step, sched)
                     if step >= self.last_step:
@@ -233,9 +235,9 @@ class Worker:
         if self.summary:
             self.summary.close()
 
-    def _write(self, loss, step, sched):
+    def _write(self, loss, step, lr):
         s = tf1.Summary(value=[tf1.Summary.Value(tag='train/loss', simple_value=float(loss)),
-                               tf1.Summary.Value(tag='train/lr', simple_value=sched.lr)])
+                               tf1.Summary.Value(tag='train/lr', simple_value=lr)])
         self.summary.add_summary(s, step)
 
     def _save(self, sess, step, sched):

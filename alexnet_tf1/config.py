@@ -36,6 +36,9 @@ class ModelConfig:
     # uniform +-2.4/F_in; GoogLeNet bvlc_googlenet's xavier, the paper giving none);
     # 'glorot': Glorot-uniform weights (SPEC's alternative for the deeper VGG nets)
     init: str = 'paper'
+    # the fed input (crop minus the mean image, 0..255 scale) is multiplied by this in the graph;
+    # LeNet-5 reads the paper's range (background -0.1, ink 1.175: a span of 1.275, not 255)
+    input_scale: float = 1.0
 
     def to_dict(self):
         return asdict(self)
@@ -52,11 +55,15 @@ class ModelConfig:
         return replace(self, **changes)
 
 
+LENET_SCALE = 1.275 / 255     # LeCun et al. 1998, section II.A: pixels -0.1 .. 1.175
+
 # Each model's own defaults (SPEC.md sections 1-4); anything not listed is ModelConfig's default.
 MODEL_DEFAULTS = {
     'alexnet': {},
-    'lenet5': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0),
-    'lenet5-relu': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0),
+    'lenet5': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0,
+                   input_scale=LENET_SCALE),
+    'lenet5-relu': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0,
+                        input_scale=LENET_SCALE),
     # bvlc_googlenet's LRN (local_size 5, alpha 1e-4 over n, k = 1) and bias fill 0.2
     'googlenet': dict(input_size=224, lrn=CAFFE_LRN, init_bias=0.2, dropout=0.4),
     **{name: dict(input_size=224, init_std=0.01, init_bias=0.0, dropout=0.5)

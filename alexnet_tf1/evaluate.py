@@ -70,26 +70,51 @@ def topk_errors(probs, labels, k=5):
     return float(top1), float(topk)
 
 
+def n_crops(state):
+    """10 (the paper's corners and centre, and their mirrors), or 5 for a model trained
+    without mirrored images (digits): a mirrored digit is not the digit."""
+    return 10 if state.get('flip', True) else 5
+
+
 def evaluate(restored, prepared, batch_size=32, split='val'):
     """Centre crop (crop 4 of the ten) and the 10-crop average of softmax, as the paper."""
-    size = restored.config.input_size
-    p1, p10, labels = [], [], []
+    size, crops = restored.config.input_size, n_crops(restored.state)
+    p1, pk, labels = [], [], []
     for x, y in pipeline.eval_batches(prepared, batch_size, crop=size, mode='ten', split=split):
         n = len(y)
         p = restored.probs(x.reshape((n * 10,) + x.shape[2:]), batch_size * 2).reshape(n, 10, -1)
         p1.append(p[:, 4])
-        p10.append(p.mean(axis=1))
+        pk.append(p[:, :crops].mean(axis=1))
         labels.append(y)
     labels = np.concatenate(labels)
     t1, t5 = topk_errors(np.concatenate(p1), labels)
-    t1_10, t5_10 = topk_errors(np.concatenate(p10), labels)
+    t1_k, t5_k = topk_errors(np.concatenate(pk), labels)
     result = {'model': restored.config.model, 'checkpoint': os.path.abspath(restored.path),
               'global_step': int(restored.state['global_step']), 'dataset': prepared.dataset,
               'n_images': int(len(labels)), 'top1_error_1crop': t1, 'top5_error_1crop': t5,
-              'top1_error_10crop': t1_10, 'top5_error_10crop': t5_10}
+              f'top1_error_{crops}crop': t1_k, f'top5_error_{crops}crop': t5_k, 'crops': crops}
+    if 'history' in restored.state:         # a checkpoint of this project, not published weights
+        state = restored.state
+        result['run'] = {'epoch': state.get('epoch'), 'seed': state.get('seed'),
+                         'last_val_top1_error': ckpt_mod.val_error(state),
+                         'loss_spikes': state.get('spikes', [])}
     if getattr(restored, 'dense', None) is not None:
         result.update(evaluate_dense(restored, prepared, batch_size, split))
     return result
+
+
+def describe_checkpoint(path, state):
+    """One line: which checkpoint is scored, how far its run got, and whether it went wrong."""
+    line = (f"scoring {path}: {state['model']}, step {state['global_step']}, "
+            f"epoch {state.get('epoch')}")
+    err = ckpt_mod.val_error(state)
+    if err is not None:
+        line += f', validation top-1 error {err:.1%} at its last epoch'
+    spikes = state.get('spikes') or []
+    if spikes:
+        line += (f"; its loss jumped {len(spikes)} time(s), first at step {spikes[0]['step']} "
+                 f"(epoch {spikes[0]['epoch']})")
+    return line
 
 
 def evaluate_dense(restored, prepared, batch_size, split='val'):
@@ -107,13 +132,14 @@ def evaluate_dense(restored, prepared, batch_size, split='val'):
 
 
 def report(result, published):
+    k = result.get('crops', 10)
     lines = [f"{result['model']} {result['checkpoint']} (step {result['global_step']}), "
              f"{result['dataset']} val: {result['n_images']} images",
              f"{'':62} {'top-1 err %':>11} {'top-5 err %':>11}",
              f"{'this checkpoint, centre crop':62} {result['top1_error_1crop']:>11.2f} "
              f"{result['top5_error_1crop']:>11.2f}",
-             f"{'this checkpoint, 10 crops':62} {result['top1_error_10crop']:>11.2f} "
-             f"{result['top5_error_10crop']:>11.2f}"]
+             f"{'this checkpoint, %d crops' % k:62} {result['top1_error_%dcrop' % k]:>11.2f} "
+             f"{result['top5_error_%dcrop' % k]:>11.2f}"]
     if 'top1_error_dense' in result:
         lines.append(f"{'this checkpoint, dense, Q = %d, + mirror' % result['dense_scale']:62} "
                      f"{result['top1_error_dense']:>11.2f} {result['top5_error_dense']:>11.2f}")
@@ -145,7 +171,7 @@ def classify_files(restored, prepared, files, sheet_path):
             lines.append(f'{f}: skipped ({e})')
             continue
         crops = pipeline.preprocess_for_eval(img, prepared.mean, size, 'ten')
-        p = restored.probs(crops).mean(axis=0)
+        p = restored.probs(crops[:n_crops(restored.state)]).mean(axis=0)
         best = np.argsort(-p)[:5]
         preds = [(_class_name(prepared.synsets, i), float(p[i])) for i in best]
         lines.append(f'{f}: ' + ', '.join(f'{n} {q:.1%}' for n, q in preds))

@@ -50,7 +50,9 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
             training = tf1.placeholder_with_default(False, [], 'training')
             lr = tf1.placeholder_with_default(0.0, [], 'lr')
             global_step = tf1.train.get_or_create_global_step()
-            xs, ys = _split(images, labels, n)
+            scaled = images if config.input_scale == 1 else tf.multiply(
+                images, config.input_scale, name='scaled_images')
+            xs, ys = _split(scaled, labels, n)
         nets, xents = [], []
         for r, towers in enumerate(replicas):
             with _replica_scope(r):

@@ -14,12 +14,15 @@ network takes RGB minus the same mean). A wrong layer name or shape raises Weigh
 whose one-line message names the layer and both shapes. The .npy is a pickle: it is read
 with safe_pickle, which refuses any pickle that would run code.
 """
+import os
+
 import h5py
 import numpy as np
 
 from . import safe_pickle
 from .config import CAFFE_LRN, ModelConfig, defaults_for
 from .models import alexnet, vgg
+from .tf_compat import tf
 
 
 class WeightFileError(Exception):
@@ -284,6 +287,45 @@ def published_config(config):
     return config.with_(lrn=CAFFE_LRN) if config.model == 'alexnet' else config
 
 
+# Simonyan and Zisserman 2015, section 3.1: the deeper nets start from a trained A's "first four
+# convolutional layers and the last three fully-connected layers" (by name: D's conv1_1,
+# conv2_1, conv3_1, conv3_2 are A's; D's conv1_2, conv2_2, conv3_3, ... stay random).
+VGG_FROM_A = ('conv1_1', 'conv2_1', 'conv3_1', 'conv3_2', 'fc6', 'fc7', 'fc8')
+
+
+def is_checkpoint(path):
+    """A train directory or a checkpoint prefix of this project, not a published weight file."""
+    return os.path.isdir(path) or os.path.exists(path + '.index')
+
+
+def load_checkpoint_layers(sess, net, config, path):
+    """--init-from a VGG checkpoint of this project into a VGG `net`: VGG_FROM_A's layers, each
+    only where the source has it with the same shapes (fc8 is left out for another class
+    count). Returns (layers loaded, layers left at their initialisation)."""
+    from . import checkpoints
+    prefix = checkpoints.resolve(checkpoint=path)
+    state = checkpoints.read_state(prefix)
+    if not (config.model.startswith('vgg') and state['model'].startswith('vgg')):
+        raise WeightFileError(f"--init-from a checkpoint: VGG from VGG (the paper's way to "
+                              f"start B-E from A); {prefix} is {state['model']}, the model "
+                              f"{config.model}")
+    source = ModelConfig.from_dict(state['config'])
+    if source.input_size != config.input_size:
+        raise WeightFileError(f'{prefix} was trained at {source.input_size} px, the model takes '
+                              f'{config.input_size}: fc6 would not fit')
+    reader = tf.train.load_checkpoint(prefix)
+    have = reader.get_variable_to_shape_map()
+    arrays, loaded = {}, []
+    for (name, tower), p in net.params.items():
+        if name not in VGG_FROM_A or not all(
+                have.get(v.op.name) == list(v.shape) for v in p.values()):
+            continue
+        arrays[(name, tower)] = {k: reader.get_tensor(v.op.name) for k, v in p.items()}
+        loaded.append(name)
+    assign(sess, {k: net.params[k] for k in arrays}, arrays)
+    return loaded, [name for name, _ in net.params if name not in loaded]
+
+
 def load_into(sess, net, config, path):
     """--init-from: bvlc_alexnet.npy (alexnet) or a Keras VGG16/19 .h5 (vgg-d, vgg-e) into `net`.
 
@@ -291,6 +333,8 @@ def load_into(sess, net, config, path):
     project. When the data has other classes than the file's 1000, the last layer keeps its
     initialisation (fine-tuning). Returns the names of the layers left out.
     """
+    if is_checkpoint(path):
+        return load_checkpoint_layers(sess, net, config, path)[1]
     full = config.with_(num_classes=1000)
     if config.model == 'alexnet':
         weights = load_caffe_alexnet_npy(path, full, rgb_input=True)

@@ -39,7 +39,7 @@ class Progress(_Line):
         self.done, self.images = done, self.images + n_images
         self.busy += seconds
         self.wait += waited
-        if self.tty or done % self.every == 0 or done == self.total:
+        if self.tty or done % self.every == 0 or done == self.total or 'note' in figures:
             self._show(figures)
 
     def _show(self, f):
@@ -50,6 +50,8 @@ class Progress(_Line):
                          f"err@1 {f['top1']:.1%}  err@5 {f['top5']:.1%}")
         left = (self.total - self.done) * self.busy / max(self.done, 1)
         parts.append(f'{rate:.1f} img/s  data wait {self.wait / max(self.busy, 1e-9):.0%}')
+        if 'note' in f:
+            parts.append(f['note'])
         if self.tty:
             parts.append(f'{_bar(self.done, self.total)} {left:.0f}s left')
         self.write('  '.join(parts))
@@ -89,3 +91,28 @@ def _clock(seconds):
     seconds = int(seconds)
     h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
     return f'{h}:{m:02d}:{s:02d}' if h else f'{m}:{s:02d}'
+
+
+class LossWatch:
+    """Flags a training loss that jumps far above its recent level, long before it is NaN.
+
+    A step is a spike when its cross-entropy is more than `factor` times the recent level, the
+    90th percentile of the last `window` steps, and above it by more than `margin` nats. The
+    percentile, not the median, because a batch's loss near the end of training is mostly 0
+    with the odd hard example: on real digits the median flagged one step in 40. The first
+    `window` // 2 steps only fill the window.
+    """
+
+    def __init__(self, window=50, factor=2.0, margin=1.0):
+        self.window, self.factor, self.margin = window, factor, margin
+        self.recent = []
+
+    def check(self, loss):
+        """The recent level if `loss` is a spike, else None; then remembers `loss`."""
+        spike = None
+        if len(self.recent) >= self.window // 2:
+            level = float(sorted(self.recent)[(len(self.recent) * 9) // 10])
+            if loss > self.factor * level and loss - level > self.margin:
+                spike = level
+        self.recent = (self.recent + [float(loss)])[-self.window:]
+        return spike

@@ -10,7 +10,7 @@ from . import checkpoints as ckpt_mod, devices, graph as graph_mod, importers, m
 from .config import ModelConfig, defaults_for
 from .data import pipeline
 from .data.prepared import open_prepared
-from .progress import Progress
+from .progress import LossWatch, Progress
 from .schedule import Schedule
 from .tboard import Board
 from .tf_compat import session, tf, tf1
@@ -48,18 +48,21 @@ def _fresh_state(opts, prepared):
                    channels=int(prepared.manifest.get('channels', 3)))
     if opts.get('input_size'):
         changes['input_size'] = opts['input_size']
-    if opts.get('init_bias') is not None:
-        changes['init_bias'] = opts['init_bias']
+    for key in ('init_bias', 'init'):
+        if opts.get(key) is not None:
+            changes[key] = opts[key]
     cfg = defaults_for(opts['model'], **changes)
     if opts.get('init_from'):
         cfg = importers.published_config(cfg)       # bvlc_alexnet's LRN goes with its weights
     sched = Schedule(kind=opts['lr_schedule'], lr=opts['lr'], patience=opts['patience'],
-                     step_epochs=opts['step_epochs'])
+                     step_epochs=opts['step_epochs'], warmup_epochs=opts['warmup_epochs'],
+                     epochs=opts['epochs'])
     return {'model': cfg.model, 'config': cfg.to_dict(), 'global_step': 0, 'epoch': 0,
             'batch_in_epoch': 0, 'schedule': sched.state(), 'seed': opts['seed'],
             'batch_size': opts['batch_size'], 'momentum': opts['momentum'],
             'weight_decay': opts['weight_decay'], 'epochs': opts['epochs'],
-            'lighting': opts['lighting'], 'data_dir': os.path.abspath(prepared.path),
+            'lighting': opts['lighting'], 'flip': opts['flip'], 'shift': opts['shift'],
+            'data_dir': os.path.abspath(prepared.path),
             'dataset': prepared.dataset, 'history': [], 'init_from': opts.get('init_from')}
 
 
@@ -96,6 +99,7 @@ def setup(args, restart=True):
                              f"use --restart or another --train-dir")
         if args.epochs:
             state['epochs'] = args.epochs       # the one recipe flag a resumed run takes
+            state['schedule']['epochs'] = args.epochs       # where a cosine ends
         if state.get('data_dir') != os.path.abspath(prepared.path) and args.data_dir:
             print(f"note: resuming a run trained on {state.get('data_dir')}, now reading "
                   f"{prepared.path}")
@@ -122,6 +126,7 @@ class Trainer:
         self.board = Board(self.g, train_dir, hist_every=opts.get('hist_every', 100))
         self.sess = session(self.g.graph, placement.session_config())
         self.placement = placement
+        self.watch = LossWatch()
         # --batch-size is per replica (the paper's one model saw 128); a step takes them all
         self.batch = state['batch_size'] * len(placement.replicas)
         with self.g.graph.as_default():
@@ -138,14 +143,14 @@ class Trainer:
         if resumed_from:
             path, saved = self.ckpt.restore_latest(sess)
             state.update({k: saved[k] for k in ('global_step', 'epoch', 'batch_in_epoch',
-                                                 'schedule', 'history')})
+                                                 'schedule', 'history', 'spikes')
+                          if k in saved})
             print(f"resuming {path}: epoch {state['epoch'] + 1}, step {state['global_step']}, "
                   f"lr {state['schedule']['lr']:g}")
         elif self.opts.get('init_from'):
             left = importers.load_into(sess, g.net, self.cfg, self.opts['init_from'])
             print(f"initialised from {self.opts['init_from']}"
-                  + (f" ({', '.join(left)} left at its initialisation: the data has "
-                     f"{self.cfg.num_classes} classes)" if left else ''))
+                  + (f" ({', '.join(left)} left at their initialisation)" if left else ''))
         sched = Schedule.from_state(state['schedule'])
         n_train = len(self.prepared.split('train'))
         steps_per_epoch = max(1, n_train // self.batch)
@@ -184,16 +189,19 @@ class Trainer:
         start = state['batch_in_epoch']
         batches = pipeline.train_batches(
             self.prepared, self.batch, crop=self.cfg.input_size, seed=state['seed'],
-            epoch=state['epoch'], lighting_std=state['lighting'], start_batch=start)
+            epoch=state['epoch'], lighting_std=state['lighting'], start_batch=start,
+            flip=state.get('flip', True), shift=state.get('shift', 0))
         progress = Progress(f"epoch {state['epoch'] + 1}/{state['epochs']}", steps_per_epoch,
                             start=start, every=self.opts['print_freq'])
         try:
             t_wait = time.perf_counter()
             for b, (x, y) in enumerate(batches, start):
                 t_run = time.perf_counter()
-                fetch = {'loss': g.total_loss, 'top1': g.top1, 'top5': g.top5, 'op': g.train_op}
+                lr = sched.rate(state['epoch'] + (b + 1) / steps_per_epoch)
+                fetch = {'loss': g.total_loss, 'xent': g.xent, 'top1': g.top1, 'top5': g.top5,
+                         'op': g.train_op}
                 fetch.update(self.board.fetches(state['global_step']))
-                out = self.sess.run(fetch, {g.images: x, g.labels: y, g.lr: sched.lr,
+                out = self.sess.run(fetch, {g.images: x, g.labels: y, g.lr: lr,
                                             g.training: True})
                 t_done = time.perf_counter()
                 if not np.isfinite(out['loss']):
@@ -204,9 +212,10 @@ class Trainer:
                         f"try a lower --lr")
                 state['global_step'] += 1
                 state['batch_in_epoch'] = b + 1
-                self.board.write_step(out, state['global_step'], sched.lr)
+                self.board.write_step(out, state['global_step'], lr)
+                note = self._spike(out['xent'])
                 progress.step(b + 1, len(y), t_done - t_wait, t_run - t_wait, loss=out['loss'],
-                              lr=sched.lr, top1=out['top1'], top5=out['top5'])
+                              lr=lr, top1=out['top1'], top5=out['top5'], **note)
                 if state['global_step'] % self.opts['save_every'] == 0:
                     self._save(sched)
                 if stop.requested:
@@ -215,6 +224,19 @@ class Trainer:
         finally:
             batches.close()
             progress.finish()
+
+    def _spike(self, xent):
+        """{'note': ...} for the progress line when the loss jumps; recorded in the run's state
+        (state['spikes'], saved with every checkpoint) so a run that went wrong says so."""
+        level = self.watch.check(xent)
+        if level is None:
+            return {}
+        state = self.state
+        state.setdefault('spikes', []).append(
+            {'step': state['global_step'], 'epoch': state['epoch'] + 1,
+             'cross_entropy': round(float(xent), 4), 'recent_level': round(level, 4)})
+        return {'note': f'LOSS SPIKE: cross-entropy {xent:.3f}, {xent / level:.1f}x its recent '
+                        f'level {level:.3f}'}
 
     def _end_epoch(self, sched):
         state = self.state

@@ -6,20 +6,15 @@ import numpy as np
 import pytest
 
 import run_eval
-import run_train
 from alexnet_tf1 import checkpoints, evaluate
 from alexnet_tf1.config import ModelConfig
 from alexnet_tf1.data.prepared import open_prepared
-from tiny_run import CROP, tiny_prepared, train_args
+from tiny_run import CROP, tiny_prepared, trained_run
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('eval'))
-    data = tiny_prepared(root)
-    td = os.path.join(root, 'run')
-    assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
-    return data, td
+    return trained_run(tmp_path_factory, 'eval', 1)
 
 
 def test_restored_checkpoint_reproduces_the_logits_of_the_session_that_saved_it(tmp_path):
@@ -106,8 +101,11 @@ def test_eval_writes_eval_json_beside_the_checkpoint(trained, capsys):
     result = json.load(open(os.path.join(os.path.dirname(path), 'eval.json')))
     assert set(result) == {'model', 'checkpoint', 'global_step', 'dataset', 'n_images',
                            'top1_error_1crop', 'top5_error_1crop', 'top1_error_10crop',
-                           'top5_error_10crop'}
+                           'top5_error_10crop', 'crops', 'run'}
     assert result['global_step'] == 2 and result['n_images'] == 6 and result['dataset'] == 'tiny'
+    assert result['crops'] == 10 and result['run']['epoch'] == 1
+    assert result['run']['last_val_top1_error'] == checkpoints.val_error(checkpoints.read_state(path))
+    assert f'scoring {path}: alexnet, step 2, epoch 1' in out
     assert all(0 <= result[k] <= 100 for k in result if k.endswith('crop'))
 
 

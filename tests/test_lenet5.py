@@ -16,7 +16,8 @@ SPEC_C3 = '0:012 1:123 2:234 3:345 4:450 5:501 6:0123 7:1234 8:2345 9:3450 10:45
 
 
 def open_lenet(model='lenet5', seed=0, **kw):
-    cfg = config.defaults_for(model, **kw)
+    # digits() below is already on the paper's scale (-0.1 .. 1.175), not the pipeline's 0..255
+    cfg = config.defaults_for(model, **{'input_scale': 1.0, **kw})
     placement = devices.resolve('cpu', towers=1)
     g = graph.build(cfg, placement, weight_decay=0.0, seed=seed)
     sess = session(g.graph, placement.session_config())

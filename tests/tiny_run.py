@@ -31,3 +31,13 @@ def train_args(data_dir, train_dir, *extra):
     return ['--data-dir', data_dir, '--train-dir', train_dir, '--gpus', 'cpu',
             '--input-size', str(CROP), '--batch-size', '4', '--print-freq', '1',
             '--lr', '0.001', '--lr-schedule', 'step', '--step-epochs', '1', *extra]
+
+
+def trained_run(tmp_path_factory, name, epochs):
+    """(prepared dir, train dir) of a tiny run of `epochs` epochs, through run_train.main."""
+    import run_train
+    root = str(tmp_path_factory.mktemp(name))
+    data = tiny_prepared(root)
+    td = os.path.join(root, 'run')
+    assert run_train.main(train_args(data, td, '--epochs', str(epochs))) == 0
+    return data, td

@@ -82,13 +82,15 @@ def preprocess_for_eval(image, mean, crop=227, mode='center'):
 
 # ---- the per-epoch plan ------------------------------------------------------------------
 
-def epoch_plan(n, seed=0, epoch=0, max_y=0, max_x=0):
+def epoch_plan(n, seed=0, epoch=0, max_y=0, max_x=0, shift=0):
     """Every random draw of one epoch, from an RNG seeded by (seed, epoch).
 
     Returns (order, ys, xs, flips, alphas): a permutation of range(n), then for the i-th
     image shown, its crop offsets (uniform in [0, max_y] and [0, max_x]), whether it is
     mirrored (p = 0.5) and its standard-normal lighting coefficients (3,). All are drawn
     whatever the options, so turning lighting or flips off leaves the other draws unchanged.
+    With shift > 0 a sixth array follows: (n, 2) translations in [-shift, shift], drawn last
+    so that the other draws stay as they were.
     """
     rng = np.random.default_rng([int(seed), int(epoch)])
     order = rng.permutation(n)
@@ -96,7 +98,21 @@ def epoch_plan(n, seed=0, epoch=0, max_y=0, max_x=0):
     xs = rng.integers(0, max_x + 1, n)
     flips = rng.random(n) < 0.5
     alphas = rng.standard_normal((n, 3)).astype(np.float32)
+    if shift:
+        return order, ys, xs, flips, alphas, rng.integers(-shift, shift + 1, (n, 2))
     return order, ys, xs, flips, alphas
+
+
+def shift_image(a, dy, dx):
+    """Move a mean-subtracted (H, W, C) image by (dy, dx) pixels in place; what is uncovered
+    becomes 0, the mean. For inputs as large as the crop (digits), where a crop cannot move."""
+    if dy == 0 and dx == 0:
+        return a
+    h, w = a.shape[:2]
+    src = a[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)].copy()
+    a[...] = 0
+    a[max(dy, 0):h - max(-dy, 0), max(dx, 0):w - max(-dx, 0)] = src
+    return a
 
 
 def epoch_order(n, seed=0, epoch=0):
@@ -129,7 +145,7 @@ class _Windows:
         self.flip_gather = (yy * w * c + (cw - 1 - jj) * c + cc).astype(np.intp)
 
 
-def _fill_train(split, idx, ys, xs, flips, offsets, win, out):
+def _fill_train(split, idx, ys, xs, flips, offsets, win, out, shifts=None):
     """Write augmented images idx into out (float32, len(idx) x ch x cw x C)."""
     imgs = split.take(idx)
     ch, cw, w, c = win.ch, win.cw, win.w, win.c
@@ -144,13 +160,15 @@ def _fill_train(split, idx, ys, xs, flips, offsets, win, out):
         else:
             # One pass: uint8 - float32 straight into the batch, no temporary image.
             np.subtract(imgs[i, y:y + ch, x:x + cw], win.mean[y:y + ch, x:x + cw], out=out[i])
+        if shifts is not None:
+            shift_image(out[i], int(shifts[i, 0]), int(shifts[i, 1]))
         if offsets is not None:
             # Added as a (cw * C) row so NumPy's inner loop is long, while out[i] is in cache.
             out[i].reshape(ch, cw * c)[...] += np.tile(offsets[i], cw)
 
 
 def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, lighting_std=0.1,
-                  split='train', prefetch=4, threads=1, start_batch=0):
+                  split='train', prefetch=4, threads=1, start_batch=0, shift=0):
     """Iterate over ONE epoch of augmented training batches: (float32 (B, crop, crop, C),
     int32 (B,)).
 
@@ -160,7 +178,8 @@ def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, li
     N images is yielded. Per image: a random crop (crop=None keeps the whole image), a
     mirror with p = 0.5 (flip=False: never), minus the mean image at the same window, plus
     lighting_offset(eigval, eigvec, alpha) with alpha ~ N(0, lighting_std) per image per
-    presentation (skipped if the data has no PCA, e.g. 1-channel, or lighting_std == 0).
+    presentation (skipped if the data has no PCA, e.g. 1-channel, or lighting_std == 0);
+    shift > 0 then moves the result by up to that many pixels each way (shift_image).
     Same (seed, epoch) -> same batches, whatever prefetch and threads are. start_batch skips
     that many batches of the epoch without reading them (a run resumed mid-epoch).
 
@@ -180,7 +199,8 @@ def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, li
     lighting = prepared.eigval is not None and lighting_std != 0 and c == 3
 
     def make():
-        order, ys, xs, flips, alphas = epoch_plan(n, seed, epoch, h - ch, w - cw)
+        order, ys, xs, flips, alphas, *shifts = epoch_plan(n, seed, epoch, h - ch, w - cw, shift)
+        shifts = shifts[0] if shifts else None
         if not flip:
             flips[:] = False
         offsets = lighting_offset(prepared.eigval, prepared.eigvec, alphas * lighting_std) \
@@ -195,7 +215,8 @@ def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, li
                 parts = np.array_split(np.arange(len(idx)), threads) if pool else [np.arange(len(idx))]
                 jobs = [(s, idx[p], ys[sl][p], xs[sl][p], flips[sl][p],
                          None if offsets is None else offsets[sl][p], win,
-                         out[p[0]:p[-1] + 1]) for p in parts if len(p)]
+                         out[p[0]:p[-1] + 1], None if shifts is None else shifts[sl][p])
+                        for p in parts if len(p)]
                 if pool:
                     for f in [pool.submit(_fill_train, *j) for j in jobs]:
                         f.result()

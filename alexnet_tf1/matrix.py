@@ -1,0 +1,83 @@
+"""A recipe's seed x kernel-path matrix: python -m alexnet_tf1.matrix OUT.jsonl [run_train flags].
+
+Runs the README's main job (run_train.py, then run_eval.py) once per seed and kernel path,
+each in its own train dir under --runs, any further flags passed to run_train.py (--model,
+--data-dir, ...), and appends one JSON line per finished run to OUT: the multi-crop and
+centre-crop errors, the last validation error, loss spikes, and the minutes each command took. Kernel paths: 'native' (the CPU's own ISA), 'avx2' (ONEDNN_MAX_CPU_ISA=AVX2:
+oneDNN's AVX2 kernels, ops.avx512() false) and 'tf' (ALEXNET_TF1_CPU_KERNELS=tf: TF's own
+LRN and gradients). Runs already in OUT are skipped, so the same command continues a matrix.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+PATHS = {'native': {}, 'avx2': {'ONEDNN_MAX_CPU_ISA': 'AVX2'},
+         'tf': {'ALEXNET_TF1_CPU_KERNELS': 'tf'}}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _timed(cmd, env, log):
+    t0 = time.monotonic()
+    with open(log, 'a') as f:
+        code = subprocess.call([sys.executable] + cmd, cwd=ROOT, env=env, stdout=f,
+                               stderr=subprocess.STDOUT)
+    return code, (time.monotonic() - t0) / 60
+
+
+def run_one(path, seed, runs, extra=()):
+    train_dir = os.path.join(runs, f'{path}-seed{seed}')
+    env = {**os.environ, **PATHS[path]}
+    log = train_dir + '.log'
+    code, train_min = _timed(['run_train.py', '--seed', str(seed), '--train-dir', train_dir,
+                              *extra], env, log)
+    row = {'path': path, 'seed': seed, 'extra': list(extra), 'train_exit': code,
+           'train_minutes': round(train_min, 2)}
+    if code == 0:
+        code, eval_min = _timed(['run_eval.py', '--train-dir', train_dir], env, log)
+        row.update(eval_exit=code, eval_minutes=round(eval_min, 2))
+        try:
+            with open(os.path.join(train_dir, 'eval.json')) as f:
+                result = json.load(f)
+            row.update({k: v for k, v in result.items()
+                        if k.startswith('top1_error') or k == 'checkpoint'})
+            run = result.get('run', {})
+            row.update(last_val=run.get('last_val_top1_error'),
+                       spikes=len(run.get('loss_spikes', [])))
+        except (OSError, ValueError):
+            pass
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('out', help='results, one JSON line per run (appended)')
+    ap.add_argument('--runs', default=os.path.join(ROOT, 'checkpoints', 'matrix'))
+    ap.add_argument('--seeds', default='0,1,2,3')
+    ap.add_argument('--paths', default='native,avx2,tf')
+    args, extra = ap.parse_known_args(argv)      # the rest goes to run_train.py
+    os.makedirs(args.runs, exist_ok=True)
+    done = set()
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            done = {(r['path'], r['seed']) for r in map(json.loads, f) if r.get('extra') == extra}
+    for seed in map(int, args.seeds.split(',')):
+        for path in args.paths.split(','):
+            if path not in PATHS:
+                print(f'error: unknown kernel path {path!r}; one of {", ".join(PATHS)}',
+                      file=sys.stderr)
+                return 2
+            if (path, seed) in done:
+                continue
+            row = run_one(path, seed, args.runs, extra)
+            with open(args.out, 'a') as f:
+                f.write(json.dumps(row) + '\n')
+            print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
