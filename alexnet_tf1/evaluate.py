@@ -77,7 +77,8 @@ def n_crops(state):
 
 
 def evaluate(restored, prepared, batch_size=32, split='val'):
-    """Centre crop (crop 4 of the ten) and the 10-crop average of softmax, as the paper."""
+    """Centre crop (crop 4 of the ten) and the 10-crop average of softmax, as the paper (the
+    five unmirrored crops for a model trained without mirrors)."""
     size, crops = restored.config.input_size, n_crops(restored.state)
     p1, pk, labels = [], [], []
     for x, y in pipeline.eval_batches(prepared, batch_size, crop=size, mode='ten', split=split):

@@ -33,7 +33,7 @@ PRESETS = {
     'alexnet-sample': dict(_COMMON, batch_size=32, lr=0.005, epochs=14, lr_schedule='cosine',
                            warmup_epochs=2, init_bias=0.1, save_every=100, print_freq=5),
     'vgg': dict(_COMMON, batch_size=256, lr=0.01, epochs=74),
-    'vgg-sample': dict(_COMMON, batch_size=32, lr=0.0035, epochs=9, lr_schedule='cosine',
+    'vgg-sample': dict(_COMMON, batch_size=32, lr=0.0035, epochs=18, lr_schedule='cosine',
                        warmup_epochs=2, init='glorot', save_every=100, print_freq=5),
     'googlenet': dict(_COMMON, batch_size=128, lr=0.01, epochs=90),
     'googlenet-sample': dict(_COMMON, batch_size=32, lr=0.005, epochs=25, lr_schedule='cosine',
