@@ -16,8 +16,8 @@ googlenet: Szegedy et al. 2015 use asynchronous SGD, momentum 0.9 and a 4% lr dr
 epochs; on one machine: momentum 0.9, lr 0.01 /10 on plateau, batch 128, 224 crops.
 vgg-sample, googlenet-sample: the sample set in under 30 minutes on 2 cores; batch 32 with the
 lr scaled by sqrt(batch / paper's batch) as for AlexNet, the same warm-up and cosine. VGG
-starts from Glorot-uniform weights (the paper's N(0, 0.01) needs weeks for the signal to get
-through 11 layers; the paper's own way round it, B-E from a trained A, is --init-from).
+starts from Glorot-uniform weights, which keep the signal's scale through 11 layers (the
+paper's own way to start the deep nets, B-E from a trained A, is --init-from).
 lenet5, lenet5-relu: digits at 32x32, never mirrored (a mirrored digit is not the digit),
 moved by up to 2 pixels instead of cropped (the input is the whole image), no lighting, a
 cosine schedule, weight decay. LeCun et al.'s own optimiser (stochastic diagonal
