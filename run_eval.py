@@ -47,7 +47,8 @@ def main(argv=None):
             path = checkpoints.resolve(args.checkpoint, train_dir)
             restored = evaluate.Restored(path, args.gpus, expect_model=args.model)
             print(evaluate.describe_checkpoint(path, restored.state))
-            better = None if args.checkpoint else checkpoints.better_best(path, train_dir)
+            better = None if args.checkpoint else checkpoints.better_best(path, restored.state,
+                                                                          train_dir)
             if better:
                 print(f'note: {better[0]} scored {better[1]:.1%} validation top-1 error against '
                       f'{better[2]:.1%} for the latest; run_eval.py --checkpoint best scores it')

@@ -42,7 +42,9 @@ def parser():
                     'way (for inputs as large as the crop, e.g. digits; 0: never)')
     ap.add_argument('--init-from', metavar='FILE',
                     help='start from published weights: bvlc_alexnet.npy (alexnet; switches to '
-                         "Caffe's LRN) or a Keras VGG16/19 .h5 (vgg-d / vgg-e); the last layer "
+                         "Caffe's LRN) or a Keras VGG16/19 .h5 (vgg-d / vgg-e); or, for VGG B-E, "
+                         "a trained VGG-A's train dir (its first four convs and the fc layers, "
+                         "as the paper did); the last layer "
                          'is left out when the data has other than 1000 classes')
     ap.add_argument('--train-dir', help='default checkpoints/<model>')
     ap.add_argument('--seed', type=int, default=0)

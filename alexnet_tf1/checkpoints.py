@@ -75,13 +75,14 @@ def val_error(state):
     return history[-1].get('val_top1_error') if history else None
 
 
-def better_best(path, train_dir, margin=0.02):
+def better_best(path, state, train_dir, margin=0.02):
     """(best prefix, its validation error, path's) when train_dir/best holds a checkpoint whose
-    validation top-1 error is lower than `path`'s by more than `margin`, else None."""
+    validation top-1 error is lower than that of `path` (whose run state is `state`) by more
+    than `margin`, else None."""
     best = latest(os.path.join(train_dir, 'best')) if train_dir else None
     if not best or os.path.basename(best) == os.path.basename(path):
         return None
-    mine, theirs = val_error(read_state(path)), val_error(read_state(best))
+    mine, theirs = val_error(state), val_error(read_state(best))
     if mine is None or theirs is None or mine - theirs <= margin:
         return None
     return best, theirs, mine

@@ -327,7 +327,8 @@ def load_checkpoint_layers(sess, net, config, path):
 
 
 def load_into(sess, net, config, path):
-    """--init-from: bvlc_alexnet.npy (alexnet) or a Keras VGG16/19 .h5 (vgg-d, vgg-e) into `net`.
+    """--init-from: bvlc_alexnet.npy (alexnet), a Keras VGG16/19 .h5 (vgg-d, vgg-e), or a VGG
+    checkpoint or train dir of this project (load_checkpoint_layers) into `net`.
 
     conv1's input channels are reversed so the net takes RGB like every other path of this
     project. When the data has other classes than the file's 1000, the last layer keeps its

@@ -3,9 +3,10 @@
 Runs the README's main job (run_train.py, then run_eval.py) once per seed and kernel path,
 each in its own train dir under --runs, any further flags passed to run_train.py (--model,
 --data-dir, ...), and appends one JSON line per finished run to OUT: the multi-crop and
-centre-crop errors, the last validation error, loss spikes, and the minutes each command took. Kernel paths: 'native' (the CPU's own ISA), 'avx2' (ONEDNN_MAX_CPU_ISA=AVX2:
-oneDNN's AVX2 kernels, ops.avx512() false) and 'tf' (ALEXNET_TF1_CPU_KERNELS=tf: TF's own
-LRN and gradients). Runs already in OUT are skipped, so the same command continues a matrix.
+centre-crop errors, the last validation error, loss spikes, and the minutes each command
+took. Kernel paths: 'native' (the CPU's own ISA), 'avx2' (ONEDNN_MAX_CPU_ISA=AVX2: oneDNN's
+AVX2 kernels, ops.avx512() false) and 'tf' (ALEXNET_TF1_CPU_KERNELS=tf: TF's own LRN and
+gradients). Runs already in OUT are skipped, so the same command continues a matrix.
 """
 import argparse
 import json

@@ -47,7 +47,7 @@ PRESETS = {
 
 def choose(model, dataset):
     """The preset name for `model` trained on a data set called `dataset`."""
-    family = model if model in PRESETS else 'vgg' if model.startswith('vgg') else model
+    family = 'vgg' if model.startswith('vgg') else model
     if dataset == 'sample' and family + '-sample' in PRESETS:
         return family + '-sample'
     return family

@@ -85,12 +85,12 @@ def preprocess_for_eval(image, mean, crop=227, mode='center'):
 def epoch_plan(n, seed=0, epoch=0, max_y=0, max_x=0, shift=0):
     """Every random draw of one epoch, from an RNG seeded by (seed, epoch).
 
-    Returns (order, ys, xs, flips, alphas): a permutation of range(n), then for the i-th
-    image shown, its crop offsets (uniform in [0, max_y] and [0, max_x]), whether it is
-    mirrored (p = 0.5) and its standard-normal lighting coefficients (3,). All are drawn
-    whatever the options, so turning lighting or flips off leaves the other draws unchanged.
-    With shift > 0 a sixth array follows: (n, 2) translations in [-shift, shift], drawn last
-    so that the other draws stay as they were.
+    Returns (order, ys, xs, flips, alphas, shifts): a permutation of range(n), then for the
+    i-th image shown, its crop offsets (uniform in [0, max_y] and [0, max_x]), whether it is
+    mirrored (p = 0.5), its standard-normal lighting coefficients (3,) and, with shift > 0,
+    its (dy, dx) translation in [-shift, shift] (else shifts is None). All but the shifts are
+    drawn whatever the options, so turning lighting or flips off leaves the other draws
+    unchanged; the shifts are drawn last, so turning them on does too.
     """
     rng = np.random.default_rng([int(seed), int(epoch)])
     order = rng.permutation(n)
@@ -98,9 +98,8 @@ def epoch_plan(n, seed=0, epoch=0, max_y=0, max_x=0, shift=0):
     xs = rng.integers(0, max_x + 1, n)
     flips = rng.random(n) < 0.5
     alphas = rng.standard_normal((n, 3)).astype(np.float32)
-    if shift:
-        return order, ys, xs, flips, alphas, rng.integers(-shift, shift + 1, (n, 2))
-    return order, ys, xs, flips, alphas
+    shifts = rng.integers(-shift, shift + 1, (n, 2)) if shift else None
+    return order, ys, xs, flips, alphas, shifts
 
 
 def shift_image(a, dy, dx):
@@ -199,8 +198,7 @@ def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, li
     lighting = prepared.eigval is not None and lighting_std != 0 and c == 3
 
     def make():
-        order, ys, xs, flips, alphas, *shifts = epoch_plan(n, seed, epoch, h - ch, w - cw, shift)
-        shifts = shifts[0] if shifts else None
+        order, ys, xs, flips, alphas, shifts = epoch_plan(n, seed, epoch, h - ch, w - cw, shift)
         if not flip:
             flips[:] = False
         offsets = lighting_offset(prepared.eigval, prepared.eigvec, alphas * lighting_std) \
