@@ -19,9 +19,16 @@ def parser():
                                          'default the latest')
     ap.add_argument('--data-dir', help="a prepared directory (default: the checkpoint's own)")
     ap.add_argument('--init-from', metavar='FILE',
-                    help='score published weights instead of a checkpoint: bvlc_alexnet.npy '
-                         '(--model alexnet) or a Keras VGG16/19 .h5 (--model vgg-d / vgg-e); '
-                         'needs --data-dir')
+                    help='published weights instead of a checkpoint: bvlc_alexnet.npy (the '
+                         'default --model alexnet), bvlc_reference_caffenet.npy (--model '
+                         'caffenet), bvlc_googlenet.npy (--model googlenet), a Keras VGG16/19 '
+                         '.h5 or .weights.h5 (vgg-d / vgg-e, told from the file). Scores a '
+                         '--data-dir, or with --images alone classifies pictures into the 1000 '
+                         'ILSVRC classes')
+    ap.add_argument('--mean', metavar='FILE.npy',
+                    help="with --init-from: the mean image the weights were trained with (Caffe's "
+                         'ilsvrc_2012_mean.npy, (3, 256, 256) BGR, or (H, W, 3) RGB); default the '
+                         "published per-channel mean (alexnet_tf1/published/means.txt)")
     ap.add_argument('--gpus', default='auto')
     ap.add_argument('--batch-size', type=int, default=32)
     ap.add_argument('--images', nargs='+', metavar='FILE', help='classify these pictures')
@@ -31,16 +38,26 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import checkpoints, devices, evaluate, importers, models
+    from alexnet_tf1 import checkpoints, devices, evaluate, importers, keras_h5, models, published
     from alexnet_tf1.train import default_train_dir
     from alexnet_tf1.data.prepared import DataError, open_prepared
     try:
         if args.init_from:
-            if not args.data_dir:
-                raise DataError('--init-from needs --data-dir (a prepared directory)')
-            prepared = open_prepared(args.data_dir)
+            if not (args.data_dir or args.images):
+                raise DataError('--init-from scores a prepared --data-dir, or classifies '
+                                '--images FILE ... (no data directory needed)')
+            model = args.model or keras_h5.vgg_variant(args.init_from) or (
+                'vgg-d' if args.init_from.endswith('.h5') else 'alexnet')
+            prepared = open_prepared(args.data_dir) if args.data_dir else None
             restored = evaluate.Restored.from_weights(
-                args.init_from, args.model or 'alexnet', prepared.num_classes, args.gpus)
+                args.init_from, model, prepared.num_classes if prepared else 1000, args.gpus,
+                mean=args.mean)
+            print(f'{args.init_from}: {model} weights, input RGB minus '
+                  + published.describe_mean(args.mean or model))
+            if restored.left:
+                print(importers.describe_left(restored.left))
+            prepared = restored.data(prepared) if prepared else \
+                published.for_images(model, args.init_from, args.mean)
             path = args.init_from
         else:
             train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
@@ -52,12 +69,13 @@ def main(argv=None):
             if better:
                 print(f'note: {better[0]} scored {better[1]:.1%} validation top-1 error against '
                       f'{better[2]:.1%} for the latest; run_eval.py --checkpoint best scores it')
-            prepared = open_prepared(args.data_dir or restored.state['data_dir'])
+            prepared = restored.data(open_prepared(args.data_dir or restored.state['data_dir']))
         if prepared.num_classes != restored.config.num_classes:
             raise DataError(f'{prepared.path} has {prepared.num_classes} classes, the checkpoint '
                             f'{restored.config.num_classes}')
         if args.images:
-            sheet = args.sheet or os.path.join(os.path.dirname(path), 'top5.png')
+            sheet = args.sheet or ('top5.png' if args.init_from else
+                                   os.path.join(os.path.dirname(path), 'top5.png'))
             print('\n'.join(evaluate.classify_files(restored, prepared, args.images, sheet)))
             return 0
         result = evaluate.evaluate(restored, prepared, args.batch_size)

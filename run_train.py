@@ -46,6 +46,16 @@ def parser():
                          "a trained VGG-A's train dir (its first four convs and the fc layers, "
                          "as the paper did); the last layer "
                          'is left out when the data has other than 1000 classes')
+    ap.add_argument('--train-layers', type=_names, metavar='L1,L2',
+                    help='fine-tuning: update only these layers (e.g. fc7,fc8); the others stay '
+                         'as loaded, never written by the optimizer')
+    ap.add_argument('--lr-mult', type=_mults, metavar='L=M[:MB],...',
+                    help="Caffe's lr_mult: layer L steps at M x the rate (its biases at MB x, "
+                         "default M), e.g. fc8=10:20")
+    ap.add_argument('--mean', metavar='FILE.npy',
+                    help='with --init-from published weights: the mean image they were trained '
+                         "with (Caffe's ilsvrc_2012_mean.npy (3, 256, 256) BGR, or (H, W, 3) "
+                         'RGB); default their per-channel mean (alexnet_tf1/published/means.txt)')
     ap.add_argument('--train-dir', help='default checkpoints/<model>')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--restart', action='store_true',
@@ -62,6 +72,26 @@ def parser():
     dist.add_argument('--async', dest='async_updates', action='store_true',
                       help='apply each worker\'s gradients as they come (default: synchronous)')
     return ap
+
+
+def _names(text):
+    names = [n.strip() for n in text.split(',') if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError('give layer names, e.g. fc7,fc8')
+    return names
+
+
+def _mults(text):
+    out = {}
+    for item in _names(text):
+        layer, _, value = item.partition('=')
+        try:
+            w, _, b = value.partition(':')
+            out[layer] = [float(w), float(b or w)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'{item!r}: expected LAYER=MULT or '
+                                             f'LAYER=MULT:BIAS_MULT, e.g. fc8=10:20') from None
+    return out
 
 
 def main(argv=None):

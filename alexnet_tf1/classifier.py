@@ -2,19 +2,20 @@
 
     clf = Classifier.from_checkpoint('checkpoints/alexnet')            # this project's runs
     clf = Classifier.from_weights('bvlc_alexnet.npy', 'alexnet')        # Caffe's AlexNet
+    clf = Classifier.from_weights('bvlc_googlenet.npy', 'googlenet')    # or caffenet
     clf = Classifier.from_weights('vgg16_weights_tf_dim_ordering_tf_kernels.h5', 'vgg-d')
     z = clf.logits(batch)       # float32 [n, size, size, channels], already preprocessed
 
-"Already preprocessed" means the model's own input convention: a checkpoint of this project
-takes crops minus its data set's mean image (RGB); the published weights take Caffe's BGR
-minus the mean (importers.caffe_input does it from RGB 0-255). `clf.config.input_size` is the
-crop size.
+"Already preprocessed" means RGB 0-255 crops minus a mean: a checkpoint of this project takes
+its data set's mean image; published weights take the mean that goes with them
+(`published.mean_rgb(model)`, or the mean their fine-tuned checkpoint recorded).
+`clf.config.input_size` is the crop size, `clf.convention` says which mean in words.
 """
+import sys
+
 import numpy as np
 
-from . import checkpoints, devices, graph, importers, models
-from .config import defaults_for
-from .tf_compat import session, tf1
+from . import checkpoints, importers, published
 
 
 class Classifier:
@@ -26,29 +27,20 @@ class Classifier:
         """A checkpoint prefix or a train directory (its newest checkpoint)."""
         from .evaluate import Restored
         r = Restored(checkpoints.resolve(checkpoint=path), gpus)
-        return cls(r.g, r.sess, r.config, "crops minus the training data's mean image (RGB)")
+        mean = r.state.get('input_mean')
+        return cls(r.g, r.sess, r.config, "RGB crops minus the training data's mean image"
+                   if not mean else f"RGB crops minus {published.describe_mean(mean)}")
 
     @classmethod
     def from_weights(cls, path, model, gpus='cpu', config=None):
-        """bvlc_alexnet.npy for 'alexnet'; a Keras VGG16 / VGG19 .h5 for 'vgg-d' / 'vgg-e'."""
-        if model == 'alexnet':
-            config = config or importers.caffe_alexnet_config()
-            weights = importers.load_caffe_alexnet_npy(path, config)
-            load, mean = importers.assign_alexnet, importers.CAFFE_MEAN_BGR
-        elif model.startswith('vgg-'):
-            config = config or defaults_for(model)
-            weights = importers.load_keras_vgg_h5(path, model, config)
-            load, mean = importers.assign_vgg, importers.KERAS_VGG_MEAN_BGR
-        else:
-            raise ValueError(f'no published weight format for {model!r}; use alexnet, vgg-d or '
-                             f'vgg-e')
-        placement = devices.resolve(gpus, towers=models.get(model).TOWERS)
-        g = graph.build(config, placement, train=False)
-        sess = session(g.graph, placement.session_config())
-        with g.graph.as_default():
-            sess.run(tf1.global_variables_initializer())
-        load(sess, g.net, weights)
-        return cls(g, sess, config, f'BGR minus the per-channel mean {mean} (caffe_input)')
+        """A published file for `model` (importers.PUBLISHED): bvlc_alexnet.npy for 'alexnet',
+        bvlc_reference_caffenet.npy for 'caffenet', bvlc_googlenet.npy for 'googlenet', a Keras
+        VGG16 / VGG19 file for 'vgg-d' / 'vgg-e'. The same loader as --init-from."""
+        from .evaluate import Restored
+        r = Restored.from_weights(path, model, gpus=gpus, config=config)
+        if r.left:
+            print(importers.describe_left(r.left), file=sys.stderr)
+        return cls(r.g, r.sess, r.config, f'RGB crops minus {published.describe_mean(model)}')
 
     def logits(self, batch, batch_size=64):
         """Raw logits [n, num_classes] of a float32 NHWC batch, run in slices of batch_size."""
@@ -61,3 +53,4 @@ class Classifier:
 
     def close(self):
         self.sess.close()
+

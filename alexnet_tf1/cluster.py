@@ -114,7 +114,9 @@ class Worker:
         self.opt = None
         self.g = graph_mod.build(self.cfg, self.placement, self.state['weight_decay'],
                                  self.state['momentum'], seed=self.state['seed'] + self.task,
-                                 update=self._update, device_fn=setter)
+                                 update=self._update, device_fn=setter,
+                                 train_layers=self.state.get('train_layers'),
+                                 lr_mult=self.state.get('lr_mult'))
         with self.g.graph.as_default():
             with tf1.device(setter):
                 self.ckpt = ckpt_mod.Checkpoints(self.g.graph, self.train_dir,

@@ -39,6 +39,10 @@ class ModelConfig:
     # the fed input (crop minus the mean image, 0..255 scale) is multiplied by this in the graph;
     # LeNet-5 reads the paper's range (background -0.1, ink 1.175: a span of 1.275, not 255)
     input_scale: float = 1.0
+    # which maps an LRN window spans in a two-tower net: 'tower' keeps it inside each tower
+    # (the paper's GPUs never exchanged conv1/conv2 maps); 'all' runs it over every map, the
+    # tower boundary included, as Caffe's one LRN layer after the group concat did
+    lrn_span: str = 'tower'
 
     def to_dict(self):
         return asdict(self)
@@ -60,6 +64,8 @@ LENET_SCALE = 1.275 / 255     # LeCun et al. 1998, section II.A: pixels -0.1 .. 
 # Each model's own defaults (SPEC.md sections 1-4); anything not listed is ModelConfig's default.
 MODEL_DEFAULTS = {
     'alexnet': {},
+    # bvlc_reference_caffenet: pool before LRN (its table), Caffe's LRN over all maps
+    'caffenet': dict(lrn=CAFFE_LRN, lrn_span='all'),
     'lenet5': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0,
                    input_scale=LENET_SCALE),
     'lenet5-relu': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0,

@@ -4,7 +4,8 @@ import os
 
 import numpy as np
 
-from . import checkpoints as ckpt_mod, devices, figures, graph as graph_mod, importers, models
+from . import (checkpoints as ckpt_mod, devices, figures, graph as graph_mod, importers, models,
+               published)
 from .config import ModelConfig, defaults_for
 from .data import pipeline
 from .io_util import atomic_write_json
@@ -18,6 +19,7 @@ class Restored:
         """path: a checkpoint prefix; or, with `state` given, a published weight file."""
         self.path = path
         self.state = state or ckpt_mod.read_state(path)
+        self.left = []      # published weights: notes on layers left at their initialisation
         if expect_model and self.state['model'] != expect_model:
             raise ckpt_mod.CheckpointError(
                 f"{path} is a {self.state['model']} checkpoint, not {expect_model}")
@@ -38,14 +40,26 @@ class Restored:
                 tf1.train.Saver().restore(self.sess, path)
             else:
                 self.sess.run(tf1.global_variables_initializer())
-                importers.load_into(self.sess, self.g.net, self.config, path)
+                self.left = importers.load_into(self.sess, self.g.net, self.config, path)
 
     @classmethod
-    def from_weights(cls, path, model, num_classes, gpus='auto'):
-        """--init-from: bvlc_alexnet.npy or a Keras VGG .h5, scored like a checkpoint."""
-        config = importers.published_config(defaults_for(model, num_classes=num_classes))
+    def from_weights(cls, path, model, num_classes=1000, gpus='auto', config=None, mean=None):
+        """--init-from: a published file (importers.PUBLISHED), scored like a checkpoint. It
+        takes RGB 0-255 minus the weights' own mean (published.py), or `mean` (a mean .npy)."""
+        if model not in importers.PUBLISHED:
+            raise importers.WeightFileError(
+                f"no published weights are read for {model}; choose from "
+                + ', '.join(f'{m} ({f})' for m, f in importers.PUBLISHED.items()))
+        config = config or importers.published_config(defaults_for(model,
+                                                                   num_classes=num_classes))
         return cls(path, gpus, state={'model': model, 'config': config.to_dict(),
-                                      'global_step': 0})
+                                      'global_step': 0, 'input_mean': mean or model})
+
+    def data(self, prepared):
+        """The data set as this model takes it: with the published weights' mean in place
+        of the set's own when the model came from (or was fine-tuned from) published weights."""
+        spec = self.state.get('input_mean')
+        return published.with_mean(prepared, spec) if spec else prepared
 
     def probs(self, x, batch=64):
         """Softmax of an already-preprocessed float32 NHWC batch, in slices of `batch`."""

@@ -33,11 +33,14 @@ class ModelGraph:
 
 
 def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True, update=None,
-          device_fn=None):
+          device_fn=None, train_layers=None, lr_mult=None):
     """update(grads_and_vars, lr, global_step) -> train op; default the paper's momentum step.
 
     device_fn: an outer device function the towers' devices merge into (cluster.py's
-    replica_device_setter: variables to the ps tasks, ops to this worker)."""
+    replica_device_setter: variables to the ps tasks, ops to this worker).
+    train_layers: the layers the update may change (fine-tuning); the others get no gradient,
+    no momentum and are never written. lr_mult: {layer: (weights x, biases x)}, Caffe's
+    lr_mult: that layer's step is the rate times it."""
     graph = tf.Graph()
     replicas = placement.replicas
     n = len(replicas)
@@ -80,15 +83,53 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
         if train:
             # one gradient call: each replica's backward runs beside its forward ops, and the
             # replicas' parts of a variable's gradient are summed at the variable
-            var_list = tf1.trainable_variables()
+            for names, what in ((train_layers or (), '--train-layers'),
+                                (lr_mult or {}, '--lr-mult')):
+                check_layers(nets[0], list(names), what, config.model)
+            layer_of = layers_of(nets[0])
+            var_list = trainable(layer_of, train_layers)
             grads = list(zip(tf1.gradients(total, var_list, colocate_gradients_with_ops=True),
                              var_list))
+            grads = _scaled(grads, layer_of, lr_mult or {})
             if update is None:
                 train_op = objective.apply_paper_momentum(grads, lr, momentum, global_step)
             else:
                 train_op = update(grads, lr, global_step)
     return ModelGraph(graph, images, labels, training, lr, nets[0], logits, probs, total, xent,
                       top1, top5, global_step, train_op, grads, n)
+
+
+def layers_of(net):
+    """{variable: (layer name, 'w' or 'b')} from the net's params."""
+    return {v.ref(): (name, 'b' if key.endswith('b') else 'w')
+            for (name, _), p in net.params.items() for key, v in p.items()}
+
+
+def check_layers(net, names, what, model):
+    known = list(dict.fromkeys(name for name, _ in net.params))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KeyError(f"{what}: {model} has no layer {unknown[0]!r}; its layers: "
+                       f"{', '.join(known)}")
+
+
+def trainable(layer_of, train_layers):
+    variables = tf1.trainable_variables()
+    if train_layers is None:
+        return variables
+    return [v for v in variables if layer_of.get(v.ref(), (None,))[0] in train_layers]
+
+
+def _scaled(grads, layer_of, lr_mult):
+    out = []
+    for g, v in grads:
+        name, kind = layer_of.get(v.ref(), (None, 'w'))
+        m = lr_mult.get(name, (1.0, 1.0))[kind == 'b']
+        if g is not None and m != 1:
+            with tf1.colocate_with(v):
+                g = g * m
+        out.append((g, v))
+    return out
 
 
 def _split(images, labels, n):

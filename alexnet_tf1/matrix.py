@@ -30,12 +30,17 @@ def _timed(cmd, env, log):
 
 def run_one(path, seed, runs, extra=()):
     train_dir = os.path.join(runs, f'{path}-seed{seed}')
-    env = {**os.environ, **PATHS[path]}
+    row = {'path': path, 'seed': seed, 'extra': list(extra)}
+    return train_and_score(row, train_dir, {**os.environ, **PATHS[path]},
+                           ['--seed', str(seed), *extra])
+
+
+def train_and_score(row, train_dir, env, train_args):
+    """run_train.py then run_eval.py on one train dir; `row` gains their exit codes, minutes,
+    errors, last validation error and loss spikes."""
     log = train_dir + '.log'
-    code, train_min = _timed(['run_train.py', '--seed', str(seed), '--train-dir', train_dir,
-                              *extra], env, log)
-    row = {'path': path, 'seed': seed, 'extra': list(extra), 'train_exit': code,
-           'train_minutes': round(train_min, 2)}
+    code, train_min = _timed(['run_train.py', '--train-dir', train_dir, *train_args], env, log)
+    row.update(train_exit=code, train_minutes=round(train_min, 2))
     if code == 0:
         code, eval_min = _timed(['run_eval.py', '--train-dir', train_dir], env, log)
         row.update(eval_exit=code, eval_minutes=round(eval_min, 2))
@@ -52,19 +57,35 @@ def run_one(path, seed, runs, extra=()):
     return row
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__,
+def parser(doc, runs, seeds, paths):
+    """The command line a measurement over seeds x kernel paths takes."""
+    ap = argparse.ArgumentParser(description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('out', help='results, one JSON line per run (appended)')
-    ap.add_argument('--runs', default=os.path.join(ROOT, 'checkpoints', 'matrix'))
-    ap.add_argument('--seeds', default='0,1,2,3')
-    ap.add_argument('--paths', default='native,avx2,tf')
-    args, extra = ap.parse_known_args(argv)      # the rest goes to run_train.py
-    os.makedirs(args.runs, exist_ok=True)
-    done = set()
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            done = {(r['path'], r['seed']) for r in map(json.loads, f) if r.get('extra') == extra}
+    ap.add_argument('--runs', default=os.path.join(ROOT, 'checkpoints', runs))
+    ap.add_argument('--seeds', default=seeds)
+    ap.add_argument('--paths', default=paths)
+    return ap
+
+
+def finished(out):
+    """The rows already in OUT (a measurement continues where it stopped)."""
+    if not os.path.exists(out):
+        return []
+    with open(out) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def record(out, row):
+    with open(out, 'a') as f:
+        f.write(json.dumps(row) + '\n')
+    print(json.dumps(row), flush=True)
+
+
+def main(argv=None):
+    args, extra = parser(__doc__, 'matrix', '0,1,2,3', 'native,avx2,tf').parse_known_args(argv)
+    os.makedirs(args.runs, exist_ok=True)         # the rest of the flags go to run_train.py
+    done = {(r['path'], r['seed']) for r in finished(args.out) if r.get('extra') == extra}
     for seed in map(int, args.seeds.split(',')):
         for path in args.paths.split(','):
             if path not in PATHS:
@@ -73,10 +94,7 @@ def main(argv=None):
                 return 2
             if (path, seed) in done:
                 continue
-            row = run_one(path, seed, args.runs, extra)
-            with open(args.out, 'a') as f:
-                f.write(json.dumps(row) + '\n')
-            print(json.dumps(row), flush=True)
+            record(args.out, run_one(path, seed, args.runs, extra))
     return 0
 
 

@@ -80,6 +80,9 @@ def _conv2d_grad_nchw(op, grad):
 
 
 def conv(x, p, stride=1, padding='SAME', relu=True):
+    """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n)."""
+    if isinstance(padding, int):
+        padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
     override = {}
     if stride == 1 and tuple(p['w'].shape[:2]) == (3, 3) and _on_cpu(x) and not avx512():
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
@@ -107,17 +110,29 @@ def fc(x, p, relu=True):
     return tf.nn.relu(y) if relu else y
 
 
-def lrn(x, c):
+def lrn(x, c, left=None, right=None):
     """Local response normalisation with the constants of config.LRN `c`.
+
+    left / right: the maps just before x's first and after its last, from a neighbouring
+    tower (c.depth_radius of them): the window then crosses into them as one LRN over the
+    joined maps would (Caffe's), and only x's own maps are returned.
 
     On a GPU tf.nn.lrn (cuDNN's). On the CPU TF's LRN kernel reads and writes the tensor many
     times (its gradient alone took 8% of an AlexNet step); the same formula written out and
     compiled by XLA into one loop each way is 2-3x faster and equal to tf.nn.lrn to float
     rounding (see cpu_kernels)."""
+    parts = [p for p in (left, x, right) if p is not None]
+    joined = tf.concat(parts, -1) if len(parts) > 1 else x
     if not _on_cpu(x):
-        return tf.nn.lrn(x, depth_radius=c.depth_radius, bias=c.bias, alpha=c.alpha, beta=c.beta)
-    with tf.xla.experimental.jit_scope():
-        return _lrn_written_out(x, c)
+        y = tf.nn.lrn(joined, depth_radius=c.depth_radius, bias=c.bias, alpha=c.alpha,
+                      beta=c.beta)
+    else:
+        with tf.xla.experimental.jit_scope():
+            y = _lrn_written_out(joined, c)
+    if len(parts) == 1:
+        return y
+    start = 0 if left is None else int(left.shape[-1])
+    return y[..., start:start + int(x.shape[-1])]
 
 
 def _window_sum(s, r):

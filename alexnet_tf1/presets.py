@@ -1,6 +1,6 @@
 """Recipes as data, one per model family and data set. Flags on the command line override them.
 
-alexnet: Krizhevsky et al. 2012 - batch 128, SGD momentum 0.9, weight decay 5e-4, lr 0.01
+alexnet (and caffenet): Krizhevsky et al. 2012 - batch 128, SGD momentum 0.9, weight decay 5e-4, lr 0.01
 divided by 10 when validation error stops improving (three times), about 90 epochs, biases 1.
 alexnet-sample: the built-in sample set's short schedule, sized to finish in minutes on 2 CPU
 cores. The paper's initialisation starts flat (Caffe's reproduction moved the biases to 0.1
@@ -47,7 +47,7 @@ PRESETS = {
 
 def choose(model, dataset):
     """The preset name for `model` trained on a data set called `dataset`."""
-    family = 'vgg' if model.startswith('vgg') else model
+    family = 'vgg' if model.startswith('vgg') else {'caffenet': 'alexnet'}.get(model, model)
     if dataset == 'sample' and family + '-sample' in PRESETS:
         return family + '-sample'
     return family

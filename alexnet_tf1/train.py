@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from . import checkpoints as ckpt_mod, devices, graph as graph_mod, importers, models, presets
+from . import (checkpoints as ckpt_mod, devices, graph as graph_mod, importers, models, presets,
+               published)
 from .config import ModelConfig, defaults_for
 from .data import pipeline
 from .data.prepared import open_prepared
@@ -63,7 +64,11 @@ def _fresh_state(opts, prepared):
             'weight_decay': opts['weight_decay'], 'epochs': opts['epochs'],
             'lighting': opts['lighting'], 'flip': opts['flip'], 'shift': opts['shift'],
             'data_dir': os.path.abspath(prepared.path),
-            'dataset': prepared.dataset, 'history': [], 'init_from': opts.get('init_from')}
+            'dataset': prepared.dataset, 'history': [], 'init_from': opts.get('init_from'),
+            'train_layers': opts.get('train_layers'), 'lr_mult': opts.get('lr_mult'),
+            # published weights take the mean they were trained with, also when fine-tuned
+            'input_mean': (opts.get('mean') or cfg.model) if opts.get('init_from')
+            and not importers.is_checkpoint(opts['init_from']) else None}
 
 
 def _set_aside(train_dir):
@@ -97,6 +102,10 @@ def setup(args, restart=True):
         if state['model'] != opts['model']:
             raise TrainError(f"{train_dir} holds a {state['model']} run, not {opts['model']}; "
                              f"use --restart or another --train-dir")
+        for flag in ('train_layers', 'lr_mult'):
+            if getattr(args, flag, None) is not None and args.__dict__[flag] != state.get(flag):
+                print(f"note: --{flag.replace('_', '-')} is not changed by resuming; the run "
+                      f"keeps {state.get(flag)}")
         if args.epochs:
             state['epochs'] = args.epochs       # the one recipe flag a resumed run takes
             state['schedule']['epochs'] = args.epochs       # where a cosine ends
@@ -113,6 +122,8 @@ def setup(args, restart=True):
         raise TrainError(f"images in {prepared.path} are {prepared.manifest.get('image_size')} px, "
                          f"smaller than the {cfg.input_size} px input")
     placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
+    if state.get('input_mean'):
+        prepared = published.with_mean(prepared, state['input_mean'])
     return prepared, opts, train_dir, prev, state, cfg, placement
 
 
@@ -121,7 +132,8 @@ class Trainer:
         self.cfg, self.state, self.opts, self.prepared = cfg, state, opts, prepared
         self.train_dir = train_dir
         self.g = graph_mod.build(cfg, placement, state['weight_decay'], state['momentum'],
-                                 seed=state['seed'])
+                                 seed=state['seed'], train_layers=state.get('train_layers'),
+                                 lr_mult=state.get('lr_mult'))
         self.ckpt = ckpt_mod.Checkpoints(self.g.graph, train_dir, keep=opts.get('keep', 3))
         self.board = Board(self.g, train_dir, hist_every=opts.get('hist_every', 100))
         self.sess = session(self.g.graph, placement.session_config())
@@ -150,7 +162,12 @@ class Trainer:
         elif self.opts.get('init_from'):
             left = importers.load_into(sess, g.net, self.cfg, self.opts['init_from'])
             print(f"initialised from {self.opts['init_from']}"
-                  + (f" ({', '.join(left)} left at their initialisation)" if left else ''))
+                  + (f", input RGB minus {published.describe_mean(state['input_mean'])}"
+                     if state['input_mean'] else ''))
+            if left:
+                print(importers.describe_left(left))
+        if state.get('train_layers'):
+            print(f"updating only {', '.join(state['train_layers'])}; every other layer frozen")
         sched = Schedule.from_state(state['schedule'])
         n_train = len(self.prepared.split('train'))
         steps_per_epoch = max(1, n_train // self.batch)

@@ -1,14 +1,15 @@
 """A small AlexNet graph on the two logical CPUs, initialised, for tests that run it."""
 import numpy as np
 
-from alexnet_tf1 import config, devices, graph
+from alexnet_tf1 import config as config_mod, devices, graph
 from alexnet_tf1.tf_compat import session, tf1
 
 
-def open_alexnet(num_classes=10, seed=0, **cfg):
-    cfg = config.ModelConfig(num_classes=num_classes, **cfg)
+def open_alexnet(num_classes=10, seed=0, config=None, train=True, **cfg):
+    """config: a whole ModelConfig (e.g. CaffeNet's), else ModelConfig(num_classes, **cfg)."""
+    cfg = config or config_mod.ModelConfig(num_classes=num_classes, **cfg)
     placement = devices.resolve('cpu')
-    g = graph.build(cfg, placement, seed=seed)
+    g = graph.build(cfg, placement, seed=seed, train=train)
     sess = session(g.graph, placement.session_config())
     with g.graph.as_default():
         sess.run(tf1.global_variables_initializer())

@@ -159,3 +159,6 @@ def test_eval_scores_published_weights_given_with_init_from(tmp_path, capsys):
         config_mod.MODEL_DEFAULTS['alexnet'] = old
     result = json.load(open(str(tmp_path / 'eval.json')))
     assert result['checkpoint'] == npy and result['n_images'] == 6
+    # 1000 classes in the file, 2 in the data: the random fc8 is scored, and said so
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith('note: left')]
+    assert len(notes) == 1 and 'fc8' in notes[0]

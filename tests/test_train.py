@@ -142,11 +142,12 @@ def test_init_from_caffe_npy_loads_the_file_into_both_towers(tmp_path, data, cap
     want = sess.run(g.net.params[('conv2', 1)]['w'])
     td = str(tmp_path / 'run')
     assert run_train.main(train_args(data, td, '--epochs', '1', '--lr', '0', '--init-from', npy)) == 0
-    assert 'fc8 left at their initialisation' in capsys.readouterr().out
+    assert 'note: left at their initialisation, not loaded: fc8 (' in capsys.readouterr().out
     reader = tf.train.load_checkpoint(checkpoints.latest(td))
     np.testing.assert_array_equal(reader.get_tensor('tower1/conv2/weights'), want)
     assert state_of(td)['config']['lrn'] == {'depth_radius': 2, 'bias': 1.0, 'alpha': 2e-5,
                                              'beta': 0.75}
+    assert state_of(td)['config']['lrn_span'] == 'all'      # Caffe's window, with its weights
 
 
 def test_init_from_a_file_of_the_wrong_shape_is_a_one_line_error(tmp_path, data, capsys):

@@ -1,13 +1,14 @@
 """Model registry: name -> module with TOWERS, TABLE, build(images, config, devices, training),
 PAPER, PAPER_TOTAL, PUBLISHED.
 
-Several names share a module (lenet5 / lenet5-relu, the six VGG configurations); get(name)
+Several names share a module (alexnet / caffenet, lenet5 / lenet5-relu, the six VGG
+configurations); get(name)
 then returns that variant's view of the module: its own TABLE, PAPER_TOTAL and PUBLISHED, and
 a build() that builds that variant whatever config.model says.
 """
 from . import alexnet, googlenet, lenet5, vgg
 
-MODELS = {'alexnet': alexnet, 'googlenet': googlenet,
+MODELS = {'alexnet': alexnet, 'caffenet': alexnet, 'googlenet': googlenet,
           **{name: lenet5 for name in lenet5.VARIANTS}, **{name: vgg for name in vgg.VARIANTS}}
 
 

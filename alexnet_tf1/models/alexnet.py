@@ -1,11 +1,19 @@
-"""AlexNet (Krizhevsky, Sutskever, Hinton, NIPS 2012) in two towers, one per device.
+"""AlexNet (Krizhevsky, Sutskever, Hinton, NIPS 2012) in two towers, one per device, and
+CaffeNet (bvlc_reference_caffenet), the same towers with pooling before LRN.
 
 One table describes one tower; the builder makes both towers from it, each on its own device
 with its own variables, as the paper split the net over two GTX 580s. `reads` is the paper's
 Figure 2: 'own' sees only this tower's previous layer, 'both' crosses to the other device.
+
+LRN's window stays inside its tower (config.lrn_span 'tower', the paper's) or spans all maps
+('all', Caffe's one LRN layer after the group concat: bvlc_alexnet, CaffeNet). For 'all' each
+tower's LRN runs on its own device over its maps plus the depth_radius maps just across the
+boundary; those few maps are sliced on the other tower's device, so only they cross.
 """
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
+from types import SimpleNamespace
 
 from .. import ops
 from ..tf_compat import tf, tf1
@@ -25,6 +33,13 @@ class Layer:
     lrn: bool = False       # conv -> ReLU -> LRN -> pool, the paper's order
     pool: bool = False      # max 3x3 stride 2: overlapping pooling
     dropout: bool = False
+    pool_first: bool = False    # conv -> ReLU -> pool -> LRN (CaffeNet)
+
+    @property
+    def after(self):
+        """The steps after conv/fc and ReLU, in order: 'lrn', 'pool'."""
+        steps = [s for s in ('lrn', 'pool') if getattr(self, s)]
+        return steps[::-1] if self.pool_first else steps
 
 
 TOWERS = 2
@@ -48,6 +63,10 @@ PAPER = {
     'fc7': (4096, 16_781_312), 'fc8': (1000, 4_097_000),
 }
 PAPER_TOTAL = 60_965_224
+
+# bvlc_reference_caffenet: "the order of pooling and normalization layers is switched"
+CAFFENET_TABLE = tuple(replace(layer, pool_first=True) if layer.lrn else layer for layer in TABLE)
+SPANS = ('tower', 'all')
 
 
 @dataclass
@@ -84,13 +103,15 @@ def _units(layer, config, towers):
     return config.num_classes // len(towers)
 
 
-def build(images, config, devices, training=False):
+def build(images, config, devices, training=False, table=TABLE):
     """images: float32 NHWC (mean-subtracted). Returns Net with logits [batch, num_classes]."""
     if len(devices) != TOWERS:
         raise ValueError(f'AlexNet needs {TOWERS} tower devices, got {devices}')
+    if config.lrn_span not in SPANS:
+        raise ValueError(f"lrn_span {config.lrn_span!r}: choose from {', '.join(SPANS)}")
     end, params = {}, {}
     prev = [images] * TOWERS
-    for layer in TABLE:
+    for layer in table:
         towers = _towers_of(layer, config)
         outs = [None] * TOWERS
         for t in towers:
@@ -99,37 +120,59 @@ def build(images, config, devices, training=False):
                     else prev[t]
                 outs[t] = _apply(layer, x, config, _units(layer, config, towers), params, t,
                                  end, training)
+        for step in layer.after:
+            outs = _lrn(layer, outs, config, devices, end) if step == 'lrn' else \
+                _pool(layer, outs, devices, end)
         prev = outs
-    logits = prev[0] if len(_towers_of(TABLE[-1], config)) == 1 else tf.concat(prev, -1)
+    logits = prev[0] if len(_towers_of(table[-1], config)) == 1 else tf.concat(prev, -1)
     return Net(tf.identity(logits, name='logits'), end, params, tuple(devices))
 
 
 def _apply(layer, x, config, units, params, t, end, training):
     bias = layer.bias * config.init_bias
-    def record(name, y):
-        end.setdefault(name, [None] * TOWERS)[t] = y
-        return y
     if layer.kind == 'fc' and x.shape.rank == 4:
         x = ops.flatten(x)          # (h, w, c) order, as Caffe's fc6 rows
     with tf1.variable_scope(layer.name):
         if layer.kind == 'conv':
             p = ops.params([layer.k, layer.k, int(x.shape[-1]), units], config.init_std, bias)
-            y = record(layer.name, ops.conv(x, p, layer.stride, layer.padding, layer.relu))
+            y = ops.conv(x, p, layer.stride, layer.padding, layer.relu)
         else:
             p = ops.params([int(x.shape[-1]), units], config.init_std, bias)
             y = ops.fc(x, p, layer.relu)
             if layer.dropout:
                 y = ops.dropout(y, config.dropout, training)
-            record(layer.name, y)
-    n = layer.name[-1]
-    if layer.lrn:
-        with tf.name_scope(f'lrn{n}'):
-            y = record(f'lrn{n}', ops.lrn(y, config.lrn))
-    if layer.pool:
-        with tf.name_scope(f'pool{n}'):
-            y = record(f'pool{n}', ops.max_pool(y))
     params[(layer.name, t)] = p
+    end.setdefault(layer.name, [None] * TOWERS)[t] = y
     return y
+
+
+def _lrn(layer, xs, config, devices, end):
+    """Each tower's LRN on its device; with lrn_span 'all' it also reads the depth_radius maps
+    across each tower boundary, sliced on the device that holds them."""
+    r, name = config.lrn.depth_radius, f'lrn{layer.name[-1]}'
+    halo = {}
+    if config.lrn_span == 'all' and r:
+        for t in range(TOWERS):
+            with tf1.device(devices[t]), tower_scope(t), tf.name_scope(f'{name}_halo'):
+                halo[t] = (xs[t][..., :r] if t > 0 else None,          # to the tower before
+                           xs[t][..., -r:] if t < TOWERS - 1 else None)  # to the tower after
+    outs = []
+    for t in range(TOWERS):
+        with tf1.device(devices[t]), tower_scope(t), tf.name_scope(name):
+            left = halo[t - 1][1] if halo and t > 0 else None
+            right = halo[t + 1][0] if halo and t < TOWERS - 1 else None
+            outs.append(ops.lrn(xs[t], config.lrn, left, right))
+    end[name] = outs
+    return outs
+
+
+def _pool(layer, xs, devices, end):
+    name, outs = f'pool{layer.name[-1]}', []
+    for t in range(TOWERS):
+        with tf1.device(devices[t]), tower_scope(t), tf.name_scope(name):
+            outs.append(ops.max_pool(xs[t]))
+    end[name] = outs
+    return outs
 
 
 # SPEC.md section 1: published results, (source, set, top-1 error %, top-5 error %).
@@ -145,3 +188,11 @@ PUBLISHED = (
     ('Caffe bvlc_alexnet, centre crop', 'ILSVRC-2012 val', 42.9, 19.8),
     ('torchvision alexnet (one tower)', 'ILSVRC-2012 val', 43.48, 20.93),
 )
+
+CAFFENET_PUBLISHED = (
+    ('Caffe bvlc_reference_caffenet, centre crop', 'ILSVRC-2012 val', 42.6, 19.6),
+) + PUBLISHED
+
+VARIANTS = {'caffenet': SimpleNamespace(TOWERS=TOWERS, TABLE=CAFFENET_TABLE, PAPER=PAPER,
+                                        PAPER_TOTAL=PAPER_TOTAL, PUBLISHED=CAFFENET_PUBLISHED,
+                                        build=partial(build, table=CAFFENET_TABLE))}

@@ -30,7 +30,7 @@ class Layer:
     units: int = 0          # maps / units; 0 = config.num_classes
     k: int = 1
     stride: int = 1
-    padding: str = 'SAME'
+    padding: object = 'SAME'    # 'SAME', 'VALID' or pixels on every side
     relu: bool = True
 
 
@@ -51,8 +51,8 @@ class Inception:
 
 
 TABLE = (
-    #     name            kind       units k  stride
-    Layer('conv1',        'conv',    64,   7, 2),
+    #     name            kind       units k  stride padding
+    Layer('conv1',        'conv',    64,   7, 2,      3),
     Layer('pool1',        'maxpool', 0,    3, 2),
     Layer('lrn1',         'lrn'),
     Layer('conv2_reduce', 'conv',    64,   1),

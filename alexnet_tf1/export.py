@@ -1,0 +1,56 @@
+"""python -m alexnet_tf1.export CHECKPOINT OUT
+
+A checkpoint (or train dir) of this project written in its model's published layout, so that
+other code that reads those files reads it: AlexNet / CaffeNet as bvlc_alexnet.npy, GoogLeNet
+as bvlc_googlenet.npy (caffe-tensorflow's layout), VGG-D / VGG-E as a Keras VGG16 / VGG19
+.h5. The files are in Caffe's input convention, BGR: the first conv's input channels are
+reversed on the way out, so that --init-from (which reverses them back) gives the same net.
+"""
+import argparse
+import sys
+
+
+def export(checkpoint, out):
+    from . import caffe_npy, checkpoints, keras_h5
+    from .evaluate import Restored
+    r = Restored(checkpoints.resolve(checkpoint=checkpoint), 'cpu')
+    model = r.config.model
+    first = {'alexnet': ('conv1', 0), 'caffenet': ('conv1', 0), 'googlenet': ('conv1', 0),
+             'vgg-d': ('conv1_1', 0), 'vgg-e': ('conv1_1', 0)}.get(model)
+    if first is None:
+        raise checkpoints.CheckpointError(f'{model} has no published layout; export takes '
+                                          f'alexnet, caffenet, googlenet, vgg-d or vgg-e')
+    with r.g.graph.as_default():    # RGB -> BGR, in the session only: the checkpoint is untouched
+        towers = [k for k in r.g.net.params if k[0] == first[0]]
+        for key in towers:
+            w = r.g.net.params[key]['w']
+            w.load(r.sess.run(w)[:, :, ::-1, :], r.sess)
+    if model in ('alexnet', 'caffenet'):
+        caffe_npy.export_caffe_alexnet_npy(r.sess, r.g.net, out)
+    elif model == 'googlenet':
+        caffe_npy.export_caffe_googlenet_npy(r.sess, r.g.net, out)
+    else:
+        keras_h5.export_keras_vgg_h5(r.sess, r.g.net, out)
+    r.sess.close()
+    return model, r.state.get('input_mean')
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('checkpoint', help='a checkpoint prefix or a train dir (its newest)')
+    ap.add_argument('out', help='the file to write (.npy for AlexNet, GoogLeNet; .h5 for VGG)')
+    args = ap.parse_args(argv)
+    from . import checkpoints, importers
+    try:
+        model, _ = export(args.checkpoint, args.out)
+    except (checkpoints.CheckpointError, importers.WeightFileError, OSError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(f'wrote {args.out}: {model} in its published layout (BGR input); read it back with '
+          f'--init-from {args.out} --model {model}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""What goes with published weights: the mean their network was trained with and the 1000
+ILSVRC-2012 class names, shipped as small text files in published/ (nothing is downloaded).
+
+Every published-weights path of this project takes one input: RGB, 0-255, minus the mean that
+goes with the weights. That is the per-channel mean of published/means.txt by default, or a
+full mean image the user gives (--mean FILE.npy): Caffe's ilsvrc_2012_mean.npy as Caffe ships
+it, (3, 256, 256) BGR, or (H, W, 3) RGB like this project's own mean.npy.
+"""
+import dataclasses
+import os
+
+import numpy as np
+
+from .weight_files import WeightFileError
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'published')
+MEAN_OF = {'alexnet': 'caffe', 'caffenet': 'caffe', 'googlenet': 'caffe',
+           'vgg-d': 'keras-vgg', 'vgg-e': 'keras-vgg'}
+STORED_SIZE = 256       # the published nets' test images: shorter side 256, centre 256x256
+
+
+def means():
+    """{name: (R, G, B)} from published/means.txt."""
+    out = {}
+    with open(os.path.join(HERE, 'means.txt')) as f:
+        for line in f:
+            fields = line.split('#')[0].split()
+            if fields:
+                out[fields[0]] = tuple(float(v) for v in fields[1:4])
+    return out
+
+
+def mean_rgb(model):
+    return np.asarray(means()[MEAN_OF[model]], np.float32)
+
+
+def synsets():
+    """[(wnid, names)] of the 1000 ILSVRC-2012 classes in Caffe's (and Keras') label order."""
+    with open(os.path.join(HERE, 'ilsvrc2012_synsets.txt')) as f:
+        return [tuple(line.rstrip('\n').split('\t', 1)) for line in f if line.strip()]
+
+
+def mean_image(spec, size):
+    """The (size, size, 3) RGB float32 image to subtract: spec is a model name (its per-channel
+    mean), an (R, G, B) triple, or the path of a mean .npy (see the module's docstring)."""
+    if isinstance(spec, str) and spec in MEAN_OF:
+        spec = mean_rgb(spec)
+    if isinstance(spec, str):
+        m = _read_mean_file(spec)
+    else:
+        m = np.asarray(spec, np.float32).reshape(1, 1, 3)
+    if m.shape[:2] == (1, 1):
+        return np.broadcast_to(m, (size, size, 3)).astype(np.float32)
+    if m.shape[:2] != (size, size):
+        raise WeightFileError(f'the mean image is {m.shape[1]}x{m.shape[0]}, the stored images '
+                              f'{size}x{size}')
+    return m
+
+
+def describe_mean(spec):
+    """A mean spec (model name, path, or RGB triple) in words."""
+    if isinstance(spec, str) and spec in MEAN_OF:
+        rgb = tuple(round(float(v), 3) for v in mean_rgb(spec))
+        return f'the per-channel mean {rgb} (RGB, published/means.txt)'
+    return f'the mean image {spec}' if isinstance(spec, str) else f'the mean {spec} (RGB)'
+
+
+def _read_mean_file(path):
+    try:
+        m = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise WeightFileError(f'{path}: not a mean image .npy ({e})') from None
+    if m.ndim == 1 and m.shape == (3,):
+        raise WeightFileError(f'{path}: a 3-value mean is ambiguous (RGB or BGR?); give a mean '
+                              f'image, or leave --mean out for the published per-channel mean')
+    if m.ndim == 3 and m.shape[0] == 3 and m.shape[-1] != 3:
+        return np.ascontiguousarray(m[::-1].transpose(1, 2, 0), np.float32)    # Caffe's BGR CHW
+    if m.ndim == 3 and m.shape[-1] == 3:
+        return m.astype(np.float32)
+    raise WeightFileError(f'{path}: a mean image is (3, H, W) BGR (Caffe) or (H, W, 3) RGB, '
+                          f'not {m.shape}')
+
+
+@dataclasses.dataclass
+class Published:
+    """Stands in for a prepared directory when published weights classify pictures: the
+    weights' mean image and the ILSVRC class names."""
+    path: str
+    mean: np.ndarray
+    synsets: list
+    dataset: str = 'imagenet'
+
+    @property
+    def num_classes(self):
+        return len(self.synsets)
+
+
+def for_images(model, weights_path, mean=None):
+    return Published(os.path.dirname(os.path.abspath(weights_path)),
+                     mean_image(mean or model, STORED_SIZE), synsets())
+
+
+def with_mean(prepared, spec):
+    """The prepared data set with the weights' mean in place of its own (its stored size)."""
+    return dataclasses.replace(prepared, mean=mean_image(spec, prepared.mean.shape[0]))
