@@ -8,11 +8,16 @@ import argparse
 import os
 import sys
 
+from alexnet_tf1.config import MODEL_DEFAULTS
+from alexnet_tf1.errors import OneLineParser
+
 
 def parser():
-    ap = argparse.ArgumentParser(description=__doc__,
+    ap = OneLineParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--model', default=None, help='refuse a checkpoint of another model')
+    ap.add_argument('--model', default=None, choices=sorted(MODEL_DEFAULTS), metavar='MODEL',
+                    help='refuse a checkpoint of another model; with --init-from, the model '
+                         'the file is for (' + ', '.join(sorted(MODEL_DEFAULTS)) + ')')
     ap.add_argument('--train-dir', help='default checkpoints/<model> (alexnet)')
     ap.add_argument('--checkpoint', help="a checkpoint prefix (dir/model.ckpt-N), a directory, or "
                                          "'best' (the train dir's best by validation error); "
@@ -38,8 +43,9 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import checkpoints, devices, evaluate, importers, keras_h5, models, published
-    from alexnet_tf1.train import default_train_dir
+    from alexnet_tf1 import checkpoints, evaluate, importers, keras_h5, models, published
+    from alexnet_tf1.errors import UserError
+    from alexnet_tf1.run_setup import default_train_dir
     from alexnet_tf1.data.prepared import DataError, open_prepared
     try:
         if args.init_from:
@@ -82,9 +88,8 @@ def main(argv=None):
         print(evaluate.report(result, models.get(result['model']).PUBLISHED))
         print(f'wrote {evaluate.write_result(result)}')
         return 0
-    except (checkpoints.CheckpointError, DataError, devices.DeviceError, KeyError,
-            importers.WeightFileError) as e:
-        print(f'error: {e.args[0] if e.args else e}', file=sys.stderr)
+    except UserError as e:
+        print(f'error: {e}', file=sys.stderr)
         return 2
 
 

@@ -3,16 +3,18 @@ import argparse
 import sys
 
 from alexnet_tf1 import presets
+from alexnet_tf1.config import MODEL_DEFAULTS
+from alexnet_tf1.errors import OneLineParser
 
 
 def parser():
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='Unset options come from the preset for the data set:\n' + presets.describe() +
                '\nWithout --data-dir the built-in sample set is generated and prepared under '
                'data/ on first use, and the sample preset applies.')
-    ap.add_argument('--model', default='alexnet',
-                    help='alexnet, lenet5, lenet5-relu, vgg-a ... vgg-e, googlenet')
+    ap.add_argument('--model', default='alexnet', choices=sorted(MODEL_DEFAULTS),
+                    metavar='MODEL', help=', '.join(sorted(MODEL_DEFAULTS)))
     ap.add_argument('--data-dir', help='a prepared directory (python -m alexnet_tf1.data.prepare)')
     ap.add_argument('--gpus', default='auto',
                     help="'auto', 'cpu', 'cpu:N' (N logical CPUs) or GPU ids like '0,1'; more "
@@ -57,7 +59,7 @@ def parser():
                          "with (Caffe's ilsvrc_2012_mean.npy (3, 256, 256) BGR, or (H, W, 3) "
                          'RGB); default their per-channel mean (alexnet_tf1/published/means.txt)')
     ap.add_argument('--train-dir', help='default checkpoints/<model>')
-    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--seed', type=int, help='default 0')
     ap.add_argument('--restart', action='store_true',
                     help='start over (the old train dir is renamed, not deleted)')
     ap.add_argument('--save-every', type=int, help='checkpoint every N steps (and at each epoch end)')
@@ -96,13 +98,15 @@ def _mults(text):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import checkpoints, cluster, devices, importers, train
-    from alexnet_tf1.data.prepared import DataError
+    from alexnet_tf1.errors import UserError
     try:
+        if args.job_name:       # one of many machines (README "Running on a cluster")
+            from alexnet_tf1 import cluster
+            return cluster.run(args)
+        from alexnet_tf1 import train
         return train.run(args)
-    except (train.TrainError, DataError, devices.DeviceError, checkpoints.CheckpointError,
-            importers.WeightFileError, cluster.ClusterError, KeyError) as e:
-        print(f'error: {e.args[0] if e.args else e}', file=sys.stderr)
+    except UserError as e:
+        print(f'error: {e}', file=sys.stderr)
         return 2
 
 

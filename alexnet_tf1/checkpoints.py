@@ -13,11 +13,12 @@ import os
 import re
 import shutil
 
+from .errors import UserError
 from .io_util import atomic_write_json
 from .tf_compat import tf, tf1
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """No usable checkpoint where the user pointed; the message is one line."""
 
 
@@ -25,10 +26,12 @@ def read_state(path):
     """run_state of checkpoint prefix `path` (e.g. dir/model.ckpt-300), without a graph."""
     try:
         raw = tf.train.load_checkpoint(path).get_tensor('run_state')
-    except Exception as e:
+        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    # what TF's reader raises on a missing, foreign or damaged file (a short data file is an
+    # IndexError), and a run_state that is not JSON
+    except (tf.errors.OpError, IndexError, ValueError, OSError) as e:
         raise CheckpointError(f'{path} is not a readable alexnet_tf1 checkpoint '
                               f'({type(e).__name__})') from None
-    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 def candidates(train_dir):
@@ -118,19 +121,24 @@ class Checkpoints:
         return path
 
     def restore_latest(self, sess):
-        """Restore the newest complete checkpoint; returns (path, state) or (None, None)."""
+        """Restore the newest complete checkpoint; returns (path, state). CheckpointError when
+        none restores."""
         _remove_partial_saves(self.train_dir)
         for path in candidates(self.train_dir):
             try:
                 state = read_state(path)
                 with self.graph.as_default():
                     self.saver.restore(sess, path)
-            except (CheckpointError, tf.errors.OpError, ValueError) as e:
+            except (CheckpointError, tf.errors.OpError, ValueError, IndexError) as e:
                 print(f'warning: skipping damaged checkpoint {path} ({type(e).__name__})')
                 continue
             self.saver.recover_last_checkpoints(candidates(self.train_dir)[::-1])
+            # the best saver keeps one: it must know the one already there to rotate it out
+            self.best_saver.recover_last_checkpoints(
+                candidates(os.path.join(self.train_dir, 'best'))[::-1])
             return path, state
-        return None, None
+        raise CheckpointError(f'every checkpoint in {self.train_dir} is damaged; --restart '
+                              f'starts over (the old run is renamed, not deleted)')
 
 
 def _remove_partial_saves(train_dir):

@@ -19,16 +19,21 @@ Only the chief (worker 0) initialises, restores and writes checkpoints (with run
 run_eval.py reads them) and summaries. A worker that dies and is started again waits for the
 variables and rejoins; a worker that never comes back leaves the others waiting.
 """
+import sys
 import time
 
+import numpy as np
+
 from . import checkpoints as ckpt_mod, devices, graph as graph_mod
+from .errors import UserError
+from .run_setup import Diverged, finite_check, setup
 from .data import pipeline
 from .progress import Progress
 from .schedule import Schedule
 from .tf_compat import quiet_stderr, tf, tf1
 
 
-class ClusterError(Exception):
+class ClusterError(UserError):
     """Inconsistent cluster flags; the message is one line."""
 
 
@@ -88,13 +93,12 @@ def serve(spec, task):
 
 class Worker:
     def __init__(self, args, spec):
-        from . import train
         self.task, self.spec = args.task_index, spec
         self.chief = self.task == 0
         self.n_workers = len(spec.job_tasks('worker'))
         self.sync = not getattr(args, 'async_updates', False)
         (self.prepared, self.opts, self.train_dir, self.prev, self.state, self.cfg,
-         self.placement) = train.setup(args, restart=self.chief)
+         self.placement) = setup(args, restart=self.chief)
         # a step takes one batch per replica per worker (sync) or one worker's batches (async)
         self.batch = self.state['batch_size'] * len(self.placement.replicas)
         n_train = len(self.prepared.split('train'))
@@ -126,6 +130,7 @@ class Worker:
             self.say_bye = tf.group(*[q.enqueue(self.task) for q in self.bye])
             self.n_done = self.done[0].size()
             self.uninitialized = tf1.report_uninitialized_variables(tf1.global_variables())
+            self.weights_finite = finite_check()
             self.init = tf1.global_variables_initializer()
             if self.sync:
                 self.qr = self.opt.get_chief_queue_runner()
@@ -166,6 +171,22 @@ class Worker:
                             every=self.opts['print_freq'])
         sched = Schedule.from_state(state['schedule'])
         self._schedule(sched, step)
+        try:
+            self._train(sess, step, epoch, progress, sched)
+        except Diverged as d:
+            # nothing is saved (the chief's last checkpoint stays the last good one); every
+            # worker says done and goodbye so the ps tasks end, and exits 3 like run_train
+            print(f'error: {d}; stopped without saving. The last good checkpoint is '
+                  f'{ckpt_mod.latest(self.train_dir) or "none"}; try a lower --lr',
+                  file=sys.stderr, flush=True)
+            sess.run([self.say_done, self.say_bye])
+            sess.close()
+            return 3
+        self._finish(sess, sched)
+        return 0
+
+    def _train(self, sess, step, epoch, progress, sched):
+        g, state = self.g, self.state
         while step < self.last_step:
             batches = pipeline.train_batches(
                 self.prepared, self.batch, crop=self.cfg.input_size,
@@ -179,6 +200,9 @@ class Worker:
                                     'top5': g.top5},
                                    {g.images: x, g.labels: y, g.lr: lr, g.training: True})
                     before, step = step, int(out['step'])
+                    if not np.isfinite(out['loss']):
+                        raise Diverged(f"training diverged: loss became {out['loss']} at "
+                                             f"step {step} on worker {self.task}")
                     progress.step(min(step, self.last_step), len(y), time.perf_counter() - t0, 0,
                                   loss=out['loss'], lr=lr, top1=out['top1'],
                                   top5=out['top5'])
@@ -193,8 +217,6 @@ class Worker:
                 batches.close()
             epoch += 1      # this worker's own pass over its shuffle, not the run's epoch
         progress.finish()
-        self._finish(sess, sched)
-        return 0
 
     def _schedule(self, sched, step):
         """The step schedule by the run's epoch (global step); no validation, so no plateau."""
@@ -243,6 +265,9 @@ class Worker:
         self.summary.add_summary(s, step)
 
     def _save(self, sess, step, sched):
+        if not sess.run(self.weights_finite):      # never rotate good checkpoints out for these
+            raise Diverged(f'training diverged: weights became infinite or NaN by step '
+                                 f'{step}')
         self.state.update(global_step=step, epoch=step // self.steps_per_epoch,
                           batch_in_epoch=step % self.steps_per_epoch, schedule=sched.state())
         return self.ckpt.save(sess, self.state)

@@ -5,6 +5,8 @@ evaluated without remembering the flags that made it.
 """
 from dataclasses import asdict, dataclass, field, replace
 
+from .errors import UnknownName
+
 
 @dataclass(frozen=True)
 class LRN:
@@ -80,5 +82,5 @@ MODEL_DEFAULTS = {
 def defaults_for(model, **changes):
     """ModelConfig with `model`'s own input size, channels, classes and init; then `changes`."""
     if model not in MODEL_DEFAULTS:
-        raise KeyError(f"no defaults for model {model!r}; known: {', '.join(sorted(MODEL_DEFAULTS))}")
+        raise UnknownName(f"no defaults for model {model!r}; known: {', '.join(sorted(MODEL_DEFAULTS))}")
     return ModelConfig(model=model, **{**MODEL_DEFAULTS[model], **changes})

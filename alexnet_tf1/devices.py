@@ -7,10 +7,11 @@ two-tower AlexNets (one per GPU pair), 'cpu:4' the same on four logical CPUs.
 """
 from dataclasses import dataclass
 
+from .errors import UserError
 from .tf_compat import list_gpus, tf1
 
 
-class DeviceError(Exception):
+class DeviceError(UserError):
     """A --gpus value this machine cannot honour; the message is one line."""
 
 

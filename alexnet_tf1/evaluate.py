@@ -185,12 +185,15 @@ def classify_files(restored, prepared, files, sheet_path):
         except (BadImage, OSError) as e:
             lines.append(f'{f}: skipped ({e})')
             continue
+        shown = img
+        if prepared.mean.shape[-1] == 1:    # a one-channel model (LeNet): luminance, ITU-R 601
+            img = np.rint(img @ np.array([0.299, 0.587, 0.114]))[..., None].astype(np.uint8)
         crops = pipeline.preprocess_for_eval(img, prepared.mean, size, 'ten')
         p = restored.probs(crops[:n_crops(restored.state)]).mean(axis=0)
         best = np.argsort(-p)[:5]
         preds = [(_class_name(prepared.synsets, i), float(p[i])) for i in best]
         lines.append(f'{f}: ' + ', '.join(f'{n} {q:.1%}' for n, q in preds))
-        pictures.append(img)
+        pictures.append(shown)
         rows.append(preds)
     if pictures:
         figures.save_png(sheet_path, figures.top5_sheet(pictures, rows))

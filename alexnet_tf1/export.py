@@ -9,6 +9,8 @@ reversed on the way out, so that --init-from (which reverses them back) gives th
 import argparse
 import sys
 
+from .errors import OneLineParser
+
 
 def export(checkpoint, out):
     from . import caffe_npy, checkpoints, keras_h5
@@ -36,15 +38,15 @@ def export(checkpoint, out):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__,
+    ap = OneLineParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('checkpoint', help='a checkpoint prefix or a train dir (its newest)')
     ap.add_argument('out', help='the file to write (.npy for AlexNet, GoogLeNet; .h5 for VGG)')
     args = ap.parse_args(argv)
-    from . import checkpoints, importers
+    from .errors import UserError
     try:
         model, _ = export(args.checkpoint, args.out)
-    except (checkpoints.CheckpointError, importers.WeightFileError, OSError) as e:
+    except (UserError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     print(f'wrote {args.out}: {model} in its published layout (BGR input); read it back with '

@@ -49,6 +49,13 @@ def split_sample(data):
     return out
 
 
+def _drop_weights(train_dir):
+    for d in (train_dir, os.path.join(train_dir, 'best')):
+        for name in os.listdir(d) if os.path.isdir(d) else ():
+            if name.startswith('model.ckpt-'):
+                os.remove(os.path.join(d, name))
+
+
 def main(argv=None):
     args = parser(__doc__, 'finetune-demo', '0', 'native').parse_args(argv)
     data = split_sample(os.path.join(ROOT, 'data'))
@@ -74,7 +81,10 @@ def main(argv=None):
                     train_args += ['--init-from', npy, '--mean',
                                    os.path.join(data['A'], 'mean.npy')]
                 record(args.out, train_and_score({'path': path, 'seed': seed, 'way': way},
-                                                  f'{base}-{way}', env, train_args))
+                                                  f'{base}-{way}', env, train_args + ['--keep', '1']))
+                if way != 'pretrain-A':     # scored: its weights (~0.5 GB a run) are not needed
+                    _drop_weights(f'{base}-{way}')
+            _drop_weights(base + '-pretrain-A')     # exported to A.npy
     return 0
 
 

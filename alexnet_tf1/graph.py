@@ -8,7 +8,8 @@ model on one big batch would get it; the weight-decay term is built once.
 import contextlib
 from dataclasses import dataclass
 
-from . import models, objective
+from . import models, objective, ops
+from .errors import UnknownName
 from .tf_compat import tf, tf1
 
 
@@ -53,6 +54,10 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
             training = tf1.placeholder_with_default(False, [], 'training')
             lr = tf1.placeholder_with_default(0.0, [], 'lr')
             global_step = tf1.train.get_or_create_global_step()
+            # one read of the step for every dropout mask (ops.dropout), here on tower 0 beside
+            # the step, so that no tower's own ops read a variable of another device
+            tf1.add_to_collection(ops.STEP_SEED, tf.cast(global_step.read_value(), tf.int64,
+                                                          name='step_seed'))
             scaled = images if config.input_scale == 1 else tf.multiply(
                 images, config.input_scale, name='scaled_images')
             xs, ys = _split(scaled, labels, n)
@@ -109,7 +114,7 @@ def check_layers(net, names, what, model):
     known = list(dict.fromkeys(name for name, _ in net.params))
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise KeyError(f"{what}: {model} has no layer {unknown[0]!r}; its layers: "
+        raise UnknownName(f"{what}: {model} has no layer {unknown[0]!r}; its layers: "
                        f"{', '.join(known)}")
 
 

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from .errors import OneLineParser
+
 PATHS = {'native': {}, 'avx2': {'ONEDNN_MAX_CPU_ISA': 'AVX2'},
          'tf': {'ALEXNET_TF1_CPU_KERNELS': 'tf'}}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +61,7 @@ def train_and_score(row, train_dir, env, train_args):
 
 def parser(doc, runs, seeds, paths):
     """The command line a measurement over seeds x kernel paths takes."""
-    ap = argparse.ArgumentParser(description=doc,
+    ap = OneLineParser(description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('out', help='results, one JSON line per run (appended)')
     ap.add_argument('--runs', default=os.path.join(ROOT, 'checkpoints', runs))

@@ -11,6 +11,7 @@ import zlib
 from .tf_compat import tf, tf1
 
 WEIGHT_DECAY = 'alexnet_tf1_decayed_weights'
+STEP_SEED = 'alexnet_tf1_step_seed'    # the global step read once per run step, for dropout
 
 
 def params(shape, std, bias):
@@ -170,13 +171,20 @@ def dropout(x, rate, training):
 
     A tensor `training` scales the rate to 0 instead of branching: no control flow in the
     graph, and at rate 0 the mask keeps everything and the scale is exactly 1.
+    The mask is a function of (this op's name, the global step): a run resumed from a
+    checkpoint draws the masks the uninterrupted run drew (a stateful op would start its
+    sequence again in the new session).
     """
     if training is False or not rate:
         return x
     if training is not True:
         rate = tf.where(training, tf.constant(rate, tf.float32), tf.constant(0.0, tf.float32))
-    return tf.nn.dropout(x, rate=rate,
-                         seed=name_seed(tf1.get_default_graph().get_name_scope() + '/dropout'))
+    op_seed = name_seed(tf1.get_default_graph().get_name_scope() + '/dropout')
+    step = tf1.get_collection(STEP_SEED)
+    if not step:            # a net built outside graph.build, without a step to key on
+        return tf.nn.dropout(x, rate=rate, seed=op_seed)
+    seed = tf.stack([tf.constant(op_seed, tf.int64), step[0]])
+    return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
 
 
 def flatten(x):

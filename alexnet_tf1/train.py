@@ -1,130 +1,23 @@
 """The training loop: the paper's recipe in a tf.compat.v1 Session, resumable at any step."""
-import os
 import signal
 import sys
 import time
 
 import numpy as np
 
-from . import (checkpoints as ckpt_mod, devices, graph as graph_mod, importers, models, presets,
-               published)
-from .config import ModelConfig, defaults_for
+from . import checkpoints as ckpt_mod, graph as graph_mod, importers, published
 from .data import pipeline
-from .data.prepared import open_prepared
 from .progress import LossWatch, Progress
+from .run_setup import Diverged, finite_check, setup
 from .schedule import Schedule
 from .tboard import Board
-from .tf_compat import session, tf, tf1
-
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def default_train_dir(model):
-    return os.path.join(PROJECT_ROOT, 'checkpoints', model)
-
-
-class TrainError(Exception):
-    """A problem the user can fix; printed as one line."""
-
-
-def open_data(data_dir):
-    if data_dir:
-        return open_prepared(data_dir)
-    from .data.sample import ensure_sample
-    return open_prepared(ensure_sample(os.path.join(PROJECT_ROOT, 'data')))
-
-
-def resolve_options(args, prepared):
-    """Fill every option the user left unset from the preset for this data set."""
-    name = args.preset or presets.choose(args.model, prepared.dataset)
-    opts = dict(presets.PRESETS[name])
-    opts.update({k: v for k, v in vars(args).items() if v is not None})
-    opts['preset'] = name
-    return opts
-
-
-def _fresh_state(opts, prepared):
-    changes = dict(num_classes=prepared.num_classes,
-                   channels=int(prepared.manifest.get('channels', 3)))
-    if opts.get('input_size'):
-        changes['input_size'] = opts['input_size']
-    for key in ('init_bias', 'init'):
-        if opts.get(key) is not None:
-            changes[key] = opts[key]
-    cfg = defaults_for(opts['model'], **changes)
-    if opts.get('init_from'):
-        cfg = importers.published_config(cfg)       # bvlc_alexnet's LRN goes with its weights
-    sched = Schedule(kind=opts['lr_schedule'], lr=opts['lr'], patience=opts['patience'],
-                     step_epochs=opts['step_epochs'], warmup_epochs=opts['warmup_epochs'],
-                     epochs=opts['epochs'])
-    return {'model': cfg.model, 'config': cfg.to_dict(), 'global_step': 0, 'epoch': 0,
-            'batch_in_epoch': 0, 'schedule': sched.state(), 'seed': opts['seed'],
-            'batch_size': opts['batch_size'], 'momentum': opts['momentum'],
-            'weight_decay': opts['weight_decay'], 'epochs': opts['epochs'],
-            'lighting': opts['lighting'], 'flip': opts['flip'], 'shift': opts['shift'],
-            'data_dir': os.path.abspath(prepared.path),
-            'dataset': prepared.dataset, 'history': [], 'init_from': opts.get('init_from'),
-            'train_layers': opts.get('train_layers'), 'lr_mult': opts.get('lr_mult'),
-            # published weights take the mean they were trained with, also when fine-tuned
-            'input_mean': (opts.get('mean') or cfg.model) if opts.get('init_from')
-            and not importers.is_checkpoint(opts['init_from']) else None}
-
-
-def _set_aside(train_dir):
-    """--restart keeps the old run: it is renamed, never deleted."""
-    n = 1
-    while os.path.exists(f'{train_dir}.old-{n}'):
-        n += 1
-    os.rename(train_dir, f'{train_dir}.old-{n}')
-    return f'{train_dir}.old-{n}'
+from .tf_compat import session, tf1
 
 
 def run(args):
-    if getattr(args, 'job_name', None):
-        from . import cluster
-        return cluster.run(args)
+    """The single-machine loop (run_train.py without --job-name)."""
     prepared, opts, train_dir, prev, state, cfg, placement = setup(args)
     return Trainer(cfg, state, opts, prepared, placement, train_dir).loop(resumed_from=prev)
-
-
-def setup(args, restart=True):
-    """Data, options, train dir, the run's state (resumed from its newest checkpoint), its
-    model config and the devices --gpus gives it."""
-    prepared = open_data(args.data_dir)
-    opts = resolve_options(args, prepared)
-    train_dir = opts.get('train_dir') or default_train_dir(opts['model'])
-    if restart and opts.get('restart') and os.path.isdir(train_dir) and os.listdir(train_dir):
-        print(f'--restart: the previous run in {train_dir} moved to {_set_aside(train_dir)}')
-    prev = ckpt_mod.latest(train_dir) if os.path.isdir(train_dir) else None
-    if prev:
-        state = ckpt_mod.read_state(prev)
-        if state['model'] != opts['model']:
-            raise TrainError(f"{train_dir} holds a {state['model']} run, not {opts['model']}; "
-                             f"use --restart or another --train-dir")
-        for flag in ('train_layers', 'lr_mult'):
-            if getattr(args, flag, None) is not None and args.__dict__[flag] != state.get(flag):
-                print(f"note: --{flag.replace('_', '-')} is not changed by resuming; the run "
-                      f"keeps {state.get(flag)}")
-        if args.epochs:
-            state['epochs'] = args.epochs       # the one recipe flag a resumed run takes
-            state['schedule']['epochs'] = args.epochs       # where a cosine ends
-        if state.get('data_dir') != os.path.abspath(prepared.path) and args.data_dir:
-            print(f"note: resuming a run trained on {state.get('data_dir')}, now reading "
-                  f"{prepared.path}")
-    else:
-        state = _fresh_state(opts, prepared)
-    cfg = ModelConfig.from_dict(state['config'])
-    if cfg.num_classes != prepared.num_classes:
-        raise TrainError(f'the run in {train_dir} has {cfg.num_classes} classes, the data '
-                         f'{prepared.num_classes}; use --restart or another --train-dir')
-    if int(prepared.manifest.get('image_size', 256)) < cfg.input_size:
-        raise TrainError(f"images in {prepared.path} are {prepared.manifest.get('image_size')} px, "
-                         f"smaller than the {cfg.input_size} px input")
-    placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
-    if state.get('input_mean'):
-        prepared = published.with_mean(prepared, state['input_mean'])
-    return prepared, opts, train_dir, prev, state, cfg, placement
 
 
 class Trainer:
@@ -142,11 +35,7 @@ class Trainer:
         # --batch-size is per replica (the paper's one model saw 128); a step takes them all
         self.batch = state['batch_size'] * len(placement.replicas)
         with self.g.graph.as_default():
-            checks = []
-            for v in tf1.trainable_variables():
-                with tf1.colocate_with(v):
-                    checks.append(tf.reduce_all(tf.math.is_finite(v)))
-            self.weights_finite = tf.reduce_all(tf.stack(checks))
+            self.weights_finite = finite_check()
 
     def loop(self, resumed_from=None):
         g, sess, state, opts = self.g, self.sess, self.state, self.opts
@@ -182,23 +71,26 @@ class Trainer:
               f"train dir {self.train_dir}")
         stop = _StopRequest()
         try:
-            while state['epoch'] < state['epochs'] and not stop.requested:
-                self._epoch(sched, steps_per_epoch, stop)
-                if stop.requested:
-                    break
-                self._end_epoch(sched)
-        except _Diverged as d:
+            try:
+                while state['epoch'] < state['epochs'] and not stop.requested:
+                    self._epoch(sched, steps_per_epoch, stop)
+                    if stop.requested:
+                        break
+                    self._end_epoch(sched)
+            finally:
+                stop.restore()
+            if stop.requested:
+                path = self._save(sched)
+                print(f'interrupted: saved {path}; run the same command again to resume')
+                return 130
+        except Diverged as d:
             print(f'error: {d}', file=sys.stderr)
             return 3
-        finally:
-            stop.restore()
-        if stop.requested:
-            path = self._save(sched)
-            print(f'interrupted: saved {path}; run the same command again to resume')
-            return 130
+        finally:        # whatever the exit, the events are flushed and the session let go
+            self.board.close()
+            self.sess.close()
         print(f"done: {state['epoch']} epochs, step {state['global_step']}; checkpoints in "
               f"{self.train_dir}")
-        self.board.close()
         return 0
 
     def _epoch(self, sched, steps_per_epoch, stop):
@@ -218,11 +110,21 @@ class Trainer:
                 fetch = {'loss': g.total_loss, 'xent': g.xent, 'top1': g.top1, 'top5': g.top5,
                          'op': g.train_op}
                 fetch.update(self.board.fetches(state['global_step']))
-                out = self.sess.run(fetch, {g.images: x, g.labels: y, g.lr: lr,
-                                            g.training: True})
+                try:
+                    out = self.sess.run(fetch, {g.images: x, g.labels: y, g.lr: lr,
+                                                g.training: True})
+                except tf1.errors.InvalidArgumentError as e:
+                    if 'hist' not in fetch:     # the histogram op refuses NaN and Inf
+                        raise
+                    raise Diverged(
+                        f"training diverged: non-finite values by step "
+                        f"{state['global_step'] + 1} (epoch {state['epoch'] + 1}; "
+                        f"{e.message.splitlines()[0]}); stopped. The last good checkpoint is "
+                        f"{ckpt_mod.latest(self.train_dir) or 'none (no checkpoint yet)'}; "
+                        f"try a lower --lr") from None
                 t_done = time.perf_counter()
                 if not np.isfinite(out['loss']):
-                    raise _Diverged(
+                    raise Diverged(
                         f"training diverged: loss became {out['loss']} at step "
                         f"{state['global_step'] + 1} (epoch {state['epoch'] + 1}); stopped. The last good checkpoint is "
                         f"{ckpt_mod.latest(self.train_dir) or 'none (no checkpoint yet)'}; "
@@ -282,15 +184,11 @@ class Trainer:
 
     def _save(self, sched, best=False):
         if not self.sess.run(self.weights_finite):    # never overwrite good with diverged
-            raise _Diverged(f"training diverged: weights became infinite or NaN by step "
+            raise Diverged(f"training diverged: weights became infinite or NaN by step "
                             f"{self.state['global_step']}; stopped without saving them. The last good checkpoint is "
                             f"{ckpt_mod.latest(self.train_dir) or 'none'}; try a lower --lr")
         self.state['schedule'] = sched.state()
         return self.ckpt.save(self.sess, self.state, best=best)
-
-
-class _Diverged(Exception):
-    pass
 
 
 class _StopRequest:

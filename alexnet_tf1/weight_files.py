@@ -2,8 +2,10 @@
 into a graph's variables."""
 import numpy as np
 
+from .errors import UserError
 
-class WeightFileError(Exception):
+
+class WeightFileError(UserError):
     """A weight file that does not fit the model; the message is one line."""
 
 

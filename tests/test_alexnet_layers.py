@@ -92,9 +92,12 @@ def test_update_is_the_papers_momentum_rule_across_a_learning_rate_change():
     sess.close()
 
 
-def test_a_few_sgd_steps_on_a_fixed_batch_lower_the_loss():
-    g, sess = open_alexnet(seed=1)
-    feed = {g.images: images(8, seed=2), g.labels: np.arange(8) % 4, g.lr: 0.001}
+@pytest.mark.parametrize('seed', [1, 2])
+def test_a_few_sgd_steps_on_a_fixed_batch_lower_the_loss(seed):
+    # lr 0.001 sat at the edge (one seed of three rose over 6 steps with the paper's biases of
+    # 1); 0.0003 lowers it by over 40% for seeds 1-3
+    g, sess = open_alexnet(seed=seed)
+    feed = {g.images: images(8, seed=2), g.labels: np.arange(8) % 4, g.lr: 0.0003}
     before = sess.run(g.xent, feed)
     for _ in range(6):
         sess.run(g.train_op, {**feed, g.training: True})

@@ -94,3 +94,11 @@ def test_a_killed_worker_started_again_rejoins_the_synchronous_run(tmp_path):
     assert codes == [0, 0, 0], logs
     assert 'step 2 of 8' in logs[2] or 'step 3 of 8' in logs[2]
     assert checkpoints.read_state(checkpoints.latest(str(tmp_path / 'run')))['global_step'] == 8
+
+
+def test_a_diverging_cluster_stops_every_worker_and_saves_nothing(tmp_path):
+    procs, _ = start_cluster(tmp_path, '--lr', '1e12')
+    codes, logs = wait_all(procs)
+    assert codes == [0, 3, 3], logs          # the ps ends once both workers have said goodbye
+    assert all('training diverged' in log for log in logs[1:]), logs
+    assert checkpoints.latest(str(tmp_path / 'run')) is None     # no non-finite weights saved

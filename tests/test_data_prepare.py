@@ -239,7 +239,9 @@ real, n = prep._save, []
 def save(path, array):
     n.append(path)
     if len(n) == 10:
-        open(prep._tmp(path), 'wb').write(b'half')
+        # what io_util.atomic_write leaves when killed before its rename: a dot-file beside
+        open(os.path.join(os.path.dirname(path), '.' + os.path.basename(path) + '.x1'),
+             'wb').write(b'half')
         os.kill(os.getpid(), signal.SIGKILL)
     real(path, array)
 prep._save = save
@@ -247,10 +249,10 @@ prep.prepare({src!r}, {out!r}, workers=1, shard_size=4, size=16, progress=False)
 '''
     r = subprocess.run([sys.executable, '-c', script], cwd=ROOT)
     assert r.returncode == -9
-    assert any('.tmp' in f for f in os.listdir(os.path.join(out, 'train')))
+    assert any(f.startswith('.') for f in os.listdir(os.path.join(out, 'train')))
     prep.prepare(src, out, workers=1, shard_size=4, size=16, progress=False)
     assert _contract_bytes(out) == _contract_bytes(whole)
-    assert not any('.tmp' in f for f in os.listdir(os.path.join(out, 'train')))
+    assert not any(f.startswith('.') for f in os.listdir(os.path.join(out, 'train')))
 
 
 def test_two_workers_write_what_one_writes(tmp_path):
@@ -312,3 +314,21 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2 and 'Traceback' not in r.stderr
     assert r.stderr.splitlines()[-1].startswith('error: ')
     assert 'no readable training image' in r.stderr
+
+
+def test_a_shard_emptied_by_a_power_loss_is_converted_again(tmp_path, monkeypatch):
+    """Its statistics file survived but its images did not (renamed, never flushed): a rerun of
+    the unfinished preparation must not count it as done."""
+    src = str(tmp_path / 'src')
+    _tree(src)
+    whole, out = str(tmp_path / 'whole'), str(tmp_path / 'out')
+    prep.prepare(src, whole, workers=1, shard_size=4, size=16, progress=False)
+    def power_loss(*a, **k):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as m:        # every shard written, the manifest never finished
+        m.setattr(prep, '_finish', power_loss)
+        with pytest.raises(KeyboardInterrupt):
+            prep.prepare(src, out, workers=1, shard_size=4, size=16, progress=False)
+    open(os.path.join(out, 'train', 'images-00001.npy'), 'wb').close()      # 0 bytes
+    prep.prepare(src, out, workers=1, shard_size=4, size=16, progress=False)
+    assert _contract_bytes(out) == _contract_bytes(whole)

@@ -91,7 +91,8 @@ def test_aux_heads_pool_5x5_stride_3_to_4x4(training, name):
 def run():
     cfg = config.defaults_for('googlenet', num_classes=10)
     placement = devices.resolve('cpu', towers=1)
-    g = graph.build(cfg, placement, weight_decay=0.0, train=False)
+    # a training graph (its heads exist), run with training False (no dropout): deterministic
+    g = graph.build(cfg, placement, weight_decay=0.0, train=True)
     sess = session(g.graph, placement.session_config())
     with g.graph.as_default():
         sess.run(tf1.global_variables_initializer())
@@ -112,7 +113,9 @@ def xent_numpy(z, y):
 
 def test_loss_adds_each_aux_head_with_weight_03(run):
     out, y = run
+    assert len(out['aux']) == 2
     want = xent_numpy(out['logits'], y) + sum(0.3 * xent_numpy(z, y) for z in out['aux'])
+    assert abs(out['xent'] - xent_numpy(out['logits'], y)) > 1e-3     # the heads do count
     np.testing.assert_allclose(out['xent'], want, rtol=1e-5)
     assert out['logits'].shape == (2, 10) and all(z.shape == (2, 10) for z in out['aux'])
 

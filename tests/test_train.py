@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import run_train
+import tensorflow as tf
 from alexnet_tf1 import checkpoints
 from tiny_run import tiny_prepared, train_args
 
@@ -40,12 +41,26 @@ def test_resumed_run_continues_the_global_step_and_the_schedule(tmp_path, data):
     assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
     after_one = state_of(td)['schedule']
     assert after_one['drops'] == 1 and after_one['lr'] == pytest.approx(1e-4)
-    # a changed --lr does not reset a resumed schedule: the checkpoint's state wins
-    assert run_train.main(train_args(data, td, '--epochs', '2', '--lr', '0.5')) == 0
+    assert run_train.main(train_args(data, td, '--epochs', '2')) == 0
     s = state_of(td)
     assert (s['global_step'], s['epoch']) == (4, 2)
     assert s['schedule']['drops'] == 2 and s['schedule']['lr'] == pytest.approx(1e-5)
     assert [h['epoch'] for h in s['history']] == [1, 2]
+
+
+def test_resuming_with_a_changed_recipe_is_one_line_naming_the_flags(tmp_path, data, capsys):
+    td = str(tmp_path / 'run')
+    assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
+    before = {f: open(os.path.join(td, f), 'rb').read() for f in os.listdir(td)
+              if f.startswith('model.ckpt')}
+    capsys.readouterr()
+    args = train_args(data, td, '--epochs', '2')
+    args[args.index('--lr') + 1] = '0.5'
+    assert run_train.main(args + ['--batch-size', '8', '--momentum', '0.9']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and '--lr 0.5 (the run: 0.001)' in err[0]
+    assert '--batch-size 8 (the run: 4)' in err[0] and '--momentum' not in err[0]   # unchanged
+    assert {f: open(os.path.join(td, f), 'rb').read() for f in before} == before
 
 
 def test_restart_sets_the_old_run_aside(tmp_path, data):
@@ -74,6 +89,19 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path,
     assert 'resuming' in out.stdout
     s = state_of(td)
     assert (s['global_step'], s['epoch']) == (8, 4)
+    # the same run uninterrupted ends with the same weights, momentum and history: the same
+    # data order, crops, flips and lighting (drawn per epoch from the seed) and the same
+    # dropout masks (keyed on the global step), on deterministic CPU kernels: bit-identical
+    whole = str(tmp_path / 'whole')
+    assert run_train.main(train_args(data, whole, '--epochs', '4', '--save-every', '1')) == 0
+    a = tf.train.load_checkpoint(checkpoints.latest(td))
+    b = tf.train.load_checkpoint(checkpoints.latest(whole))
+    names = [n for n in a.get_variable_to_shape_map() if n != 'run_state']
+    assert len(names) > 30 and sorted(names) == sorted(
+        n for n in b.get_variable_to_shape_map() if n != 'run_state')
+    for n in names:
+        np.testing.assert_array_equal(a.get_tensor(n), b.get_tensor(n), err_msg=n)
+    assert s['history'] == state_of(whole)['history']
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, data, capsys):
@@ -94,8 +122,17 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 def test_a_train_dir_of_another_model_is_a_one_line_error(tmp_path, data, capsys):
     td = str(tmp_path / 'run')
     assert run_train.main(train_args(data, td, '--epochs', '1')) == 0
-    assert run_train.main(train_args(data, td, '--model', 'nosuchnet')) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    capsys.readouterr()
+    assert run_train.main(train_args(data, td, '--model', 'caffenet')) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'holds a alexnet run, not caffenet' in err[0]
+
+
+def test_an_unknown_model_is_a_one_line_error_naming_the_choices(tmp_path, data, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_train.main(train_args(data, str(tmp_path / 'run'), '--model', 'nosuchnet'))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "'nosuchnet'" in err[0] and 'caffenet' in err[0]
 
 
 @pytest.mark.parametrize('model, size, channels, classes, extra', [
@@ -122,6 +159,11 @@ def test_other_models_train_and_evaluate_on_small_data(tmp_path, model, size, ch
     assert result['model'] == model and result['n_images'] == 4
     if model.startswith('vgg'):                 # VGG's own test: dense at Q = the stored size
         assert result['dense_scale'] == size and 0 <= result['top1_error_dense'] <= 100
+    # --images on the user's (colour) picture: a one-channel model reads its luminance
+    from PIL import Image
+    Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / 'p.png')
+    assert run_eval.main(['--train-dir', td, '--gpus', 'cpu', '--images', str(tmp_path / 'p.png'),
+                          '--sheet', str(tmp_path / 's.png')]) == 0
 
 
 def test_init_from_caffe_npy_loads_the_file_into_both_towers(tmp_path, data, capsys):

@@ -10,10 +10,12 @@ Odd files become 8-bit RGB; files that cannot be decoded raise BadImage with a s
 """
 import importlib.util
 import os
+import struct
 import sys
 
 import imageio.v3 as iio
 import numpy as np
+from imageio.core.request import InitializationError
 from PIL import Image
 
 # imageio's Pillow plugin tries `import pillow_heif` on every open; when it is absent each
@@ -31,6 +33,12 @@ BACKGROUND = 255        # transparent pixels are composited over white, as a vie
 
 class BadImage(Exception):
     """A file that is not a decodable image; str(e) is a short reason."""
+
+
+# what imageio and Pillow's plugins raise on a file that is not a (whole) image; anything
+# else (MemoryError, a TypeError from a bug) is not a property of the file and propagates
+UNDECODABLE = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, struct.error,
+               InitializationError, Image.DecompressionBombError)
 
 
 def load_image(src, size=256):
@@ -52,7 +60,7 @@ def load_image(src, size=256):
             return _resize_crop(img, size)
     except BadImage:
         raise
-    except Exception as e:         # imageio's InitializationError, OSError, SyntaxError...
+    except UNDECODABLE as e:
         raise BadImage(_reason(data, e)) from None
 
 

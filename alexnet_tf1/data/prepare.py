@@ -7,7 +7,6 @@ done. A killed run therefore resumes without redoing finished shards; and since 
 file -> shard assignment is fixed and every statistic is an exact integer sum, it ends with
 the same bytes as a run that was never interrupted.
 """
-import argparse
 import hashlib
 import io
 import json
@@ -23,7 +22,9 @@ import numpy as np
 from .decode import DESCRIPTION, BadImage, array_to_size, load_image
 from .layouts import LAYOUTS, SPLITS, list_layout
 from .prepared import FORMAT, DataError
+from ..io_util import atomic_write
 from ..progress import Counter
+from ..errors import OneLineParser
 
 SHARD_SIZE = 1024
 
@@ -64,8 +65,7 @@ def prepare(src, out, layout=None, workers=None, shard_size=None, size=None,
     shard_size = shard_size or SHARD_SIZE
     if not os.path.exists(src):
         raise DataError(f'{src} does not exist')
-    _say(progress, f'listing {src}')
-    listing = list_layout(src, layout)
+    listing = list_layout(src, layout)      # a bad source fails here: one line, no progress
     _say(progress, f'{listing.layout} layout: {len(listing.splits["train"])} train and '
                    f'{len(listing.splits["val"])} val files, {len(listing.classes)} classes')
     size = size or listing.image_size
@@ -146,7 +146,7 @@ def _claim(out, plan, before):
     for split in SPLITS:              # temporary files of a killed run
         d = os.path.join(out, split)
         for name in os.listdir(d) if os.path.isdir(d) else ():
-            if '.tmp' in name:
+            if name.startswith('.') or '.tmp' in name:     # io_util.atomic_write's temp files
                 os.remove(os.path.join(d, name))
 
 
@@ -217,9 +217,18 @@ def _load_finished(out, split, k, n_files):
     except (OSError, ValueError):
         return None
     needed = ['images', 'labels'] + (['sum'] if split == 'train' else [])
-    if stats.get('files') != n_files or (stats.get('count') and not all(
-            os.path.isfile(os.path.join(out, _name(split, kind, k))) for kind in needed)):
+    if stats.get('files') != n_files:
         return None
+    if stats.get('count'):
+        try:        # the arrays' headers must hold what the statistics say, not just exist
+            n = [len(np.load(os.path.join(out, _name(split, kind, k)), mmap_mode='r'))
+                 for kind in needed[:2]]
+            np.load(os.path.join(out, _name(split, 'sum', k)), mmap_mode='r') \
+                if split == 'train' else None
+        except (OSError, ValueError, EOFError):
+            return None
+        if n != [stats['count']] * 2:
+            return None
     return stats
 
 
@@ -316,31 +325,24 @@ def _outer(img):
 
 # --- writing atomically -----------------------------------------------------------------
 
-def _tmp(path):
-    return f'{path}.tmp{os.getpid()}'
-
-
 def _save(path, array):
-    with open(_tmp(path), 'wb') as f:
-        np.save(f, array)
-    os.replace(_tmp(path), path)
+    atomic_write(path, lambda f: np.save(f, array))
 
 
 def _save_npz(path, **arrays):
     """np.savez with fixed zip timestamps, so the bytes depend on the arrays alone."""
-    with zipfile.ZipFile(_tmp(path), 'w') as z:
-        for name, a in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(a))
-            z.writestr(zipfile.ZipInfo(f'{name}.npy', date_time=(1980, 1, 1, 0, 0, 0)),
-                       buf.getvalue())
-    os.replace(_tmp(path), path)
+    def write(f):
+        with zipfile.ZipFile(f, 'w') as z:
+            for name, a in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(a))
+                z.writestr(zipfile.ZipInfo(f'{name}.npy', date_time=(1980, 1, 1, 0, 0, 0)),
+                           buf.getvalue())
+    atomic_write(path, write)
 
 
 def _write_text(path, text):
-    with open(_tmp(path), 'w') as f:
-        f.write(text)
-    os.replace(_tmp(path), path)
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _write_json(path, obj):
@@ -353,7 +355,7 @@ def _say(enabled, msg):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog='python -m alexnet_tf1.data.prepare',
+    p = OneLineParser(prog='python -m alexnet_tf1.data.prepare',
                                 description='Convert a raw image set to 256-pixel uint8 shards '
                                             '(resumable: run the same command again after '
                                             'an interruption).')

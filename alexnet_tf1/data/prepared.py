@@ -5,10 +5,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import UserError
+
 FORMAT = 1
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A data problem the user can fix; its message is one line."""
 
 
@@ -57,10 +59,24 @@ class Prepared:
                 raise DataError(f"{self.path} has no '{name}' split")
             images, labels = [], []
             for rel in info['shards']:
-                images.append(np.load(os.path.join(self.path, rel), mmap_mode='r'))
-                labels.append(np.load(os.path.join(self.path, rel.replace('images-', 'labels-'))))
+                images.append(_load(self.path, rel, mmap_mode='r'))
+                labels.append(_load(self.path, rel.replace('images-', 'labels-')))
+            if sum(len(i) for i in images) != info['count'] or \
+                    any(len(i) != len(l) for i, l in zip(images, labels)):
+                raise DataError(f"{self.path}: the '{name}' shards do not hold the "
+                                f"{info['count']} images the manifest lists; prepare again")
             self._splits[name] = Split(images, np.concatenate(labels).astype(np.int32))
         return self._splits[name]
+
+
+def _load(root, rel, **kw):
+    """One array file of a prepared directory; a missing or damaged one is a DataError."""
+    path = os.path.join(root, rel)
+    try:
+        return np.load(path, allow_pickle=False, **kw)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f'{path}: missing or damaged ({type(e).__name__}: {e}); prepare '
+                        f'{root} again') from None
 
 
 def open_prepared(path):
@@ -68,16 +84,26 @@ def open_prepared(path):
     if not os.path.isfile(manifest_path):
         raise DataError(f"{path} is not a prepared data directory (no manifest.json); "
                         f"run: python -m alexnet_tf1.data.prepare SRC {path}")
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    if manifest.get('format') != FORMAT or not manifest.get('complete', True):
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DataError(f'{manifest_path}: unreadable ({e}); prepare it again') from None
+    if not isinstance(manifest, dict) or manifest.get('format') != FORMAT or \
+            not manifest.get('complete', True) or not isinstance(manifest.get('splits'), dict):
         raise DataError(f"{path} holds an unfinished or unknown preparation; run prepare again")
-    with open(os.path.join(path, 'synsets.txt')) as f:
-        synsets = [tuple((line.rstrip('\n').split('\t') + [''])[:2]) for line in f if line.strip()]
-    mean = np.load(os.path.join(path, 'mean.npy')).astype(np.float32)
+    try:
+        with open(os.path.join(path, 'synsets.txt')) as f:
+            synsets = [tuple((line.rstrip('\n').split('\t') + [''])[:2])
+                       for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        raise DataError(f'{path}: unreadable synsets.txt ({e}); prepare it again') from None
+    mean = _load(path, 'mean.npy').astype(np.float32)
     eigval = eigvec = None
-    pca = os.path.join(path, 'pca.npz')
-    if os.path.isfile(pca):
-        with np.load(pca) as z:
-            eigval, eigvec = z['eigval'].astype(np.float32), z['eigvec'].astype(np.float32)
+    if os.path.isfile(os.path.join(path, 'pca.npz')):
+        with _load(path, 'pca.npz') as z:
+            try:
+                eigval, eigvec = z['eigval'].astype(np.float32), z['eigvec'].astype(np.float32)
+            except (KeyError, OSError, ValueError) as e:
+                raise DataError(f'{path}/pca.npz: damaged ({e}); prepare again') from None
     return Prepared(path, manifest, synsets, mean, eigval, eigvec)

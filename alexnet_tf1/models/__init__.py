@@ -6,6 +6,7 @@ configurations); get(name)
 then returns that variant's view of the module: its own TABLE, PAPER_TOTAL and PUBLISHED, and
 a build() that builds that variant whatever config.model says.
 """
+from ..errors import UnknownName
 from . import alexnet, googlenet, lenet5, vgg
 
 MODELS = {'alexnet': alexnet, 'caffenet': alexnet, 'googlenet': googlenet,
@@ -14,6 +15,6 @@ MODELS = {'alexnet': alexnet, 'caffenet': alexnet, 'googlenet': googlenet,
 
 def get(name):
     if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
+        raise UnknownName(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
     module = MODELS[name]
     return getattr(module, 'VARIANTS', {}).get(name, module)

@@ -1,0 +1,180 @@
+"""What both training loops (train.py on one machine, cluster.py on many) start from: the
+data, the options (flags over the preset), the train dir, the run's state (fresh or resumed),
+the model config and the devices; and what both stop on (Diverged, finite_check)."""
+import math
+import os
+
+from . import checkpoints as ckpt_mod, devices, importers, models, presets, published
+from .config import ModelConfig, defaults_for
+from .data.prepared import open_prepared
+from .errors import UserError
+from .schedule import Schedule
+from .tf_compat import tf, tf1
+
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def default_train_dir(model):
+    return os.path.join(PROJECT_ROOT, 'checkpoints', model)
+
+
+class TrainError(UserError):
+    """A problem the user can fix; printed as one line."""
+
+
+def open_data(data_dir):
+    if data_dir:
+        return open_prepared(data_dir)
+    from .data.sample import ensure_sample
+    return open_prepared(ensure_sample(os.path.join(PROJECT_ROOT, 'data')))
+
+
+def resolve_options(args, prepared):
+    """Fill every option the user left unset from the preset for this data set."""
+    name = args.preset or presets.choose(args.model, prepared.dataset)
+    opts = dict(presets.PRESETS[name])
+    opts.update({k: v for k, v in vars(args).items() if v is not None})
+    opts['preset'] = name
+    for key, low, high in LIMITS:
+        v = opts.get(key)
+        if v is not None and not (low <= v and (high is None or v < high)):
+            raise TrainError(f"--{key.replace('_', '-')} {v}: must be >= {low}"
+                             + (f' and < {high}' if high is not None else ''))
+    return opts
+
+
+# (option, lowest allowed, bound it must stay below or None)
+LIMITS = (('batch_size', 1, None), ('epochs', 0, None), ('lr', 0, None), ('momentum', 0, 1),
+          ('weight_decay', 0, None), ('patience', 1, None), ('step_epochs', 1, None),
+          ('warmup_epochs', 0, None), ('lighting', 0, None), ('shift', 0, None),
+          ('save_every', 1, None), ('keep', 1, None), ('print_freq', 1, None),
+          ('input_size', 1, None), ('init_bias', float('-inf'), None))
+
+
+def _fresh_state(opts, prepared):
+    changes = dict(num_classes=prepared.num_classes,
+                   channels=int(prepared.manifest.get('channels', 3)))
+    if opts.get('input_size'):
+        changes['input_size'] = opts['input_size']
+    for key in ('init_bias', 'init'):
+        if opts.get(key) is not None:
+            changes[key] = opts[key]
+    cfg = defaults_for(opts['model'], **changes)
+    if opts.get('init_from'):
+        cfg = importers.published_config(cfg)       # bvlc_alexnet's LRN goes with its weights
+    sched = Schedule(kind=opts['lr_schedule'], lr=opts['lr'], patience=opts['patience'],
+                     step_epochs=opts['step_epochs'], warmup_epochs=opts['warmup_epochs'],
+                     epochs=opts['epochs'])
+    return {'model': cfg.model, 'config': cfg.to_dict(), 'global_step': 0, 'epoch': 0,
+            'batch_in_epoch': 0, 'schedule': sched.state(), 'seed': opts['seed'],
+            'batch_size': opts['batch_size'], 'momentum': opts['momentum'],
+            'weight_decay': opts['weight_decay'], 'epochs': opts['epochs'],
+            'lighting': opts['lighting'], 'flip': opts['flip'], 'shift': opts['shift'],
+            'data_dir': os.path.abspath(prepared.path),
+            'dataset': prepared.dataset, 'history': [], 'init_from': opts.get('init_from'),
+            'train_layers': opts.get('train_layers'), 'lr_mult': opts.get('lr_mult'),
+            # published weights take the mean they were trained with, also when fine-tuned
+            'input_mean': (opts.get('mean') or cfg.model) if opts.get('init_from')
+            and not importers.is_checkpoint(opts['init_from']) else None}
+
+
+def _set_aside(train_dir):
+    """--restart keeps the old run: it is renamed, never deleted."""
+    n = 1
+    while os.path.exists(f'{train_dir}.old-{n}'):
+        n += 1
+    os.rename(train_dir, f'{train_dir}.old-{n}')
+    return f'{train_dir}.old-{n}'
+
+
+# what a resumed run keeps, flag -> its value in the run's state (the same command resumes)
+RECIPE = {
+    'batch_size': lambda s: s['batch_size'], 'momentum': lambda s: s['momentum'],
+    'weight_decay': lambda s: s['weight_decay'], 'lighting': lambda s: s['lighting'],
+    'flip': lambda s: s.get('flip', True), 'shift': lambda s: s.get('shift', 0),
+    'seed': lambda s: s['seed'],
+    'lr': lambda s: s['schedule']['lr'] / s['schedule']['factor'] ** s['schedule']['drops'],
+    'lr_schedule': lambda s: s['schedule']['kind'],
+    'patience': lambda s: s['schedule']['patience'],
+    'step_epochs': lambda s: s['schedule']['step_epochs'],
+    'warmup_epochs': lambda s: s['schedule'].get('warmup_epochs', 0),
+    'init_bias': lambda s: s['config']['init_bias'], 'init': lambda s: s['config']['init'],
+    'input_size': lambda s: s['config']['input_size'],
+    'init_from': lambda s: s.get('init_from'), 'train_layers': lambda s: s.get('train_layers'),
+    'lr_mult': lambda s: s.get('lr_mult'),
+}
+
+
+def changed_recipe(args, state):
+    """[(flag, given, kept)] for the flags given that differ from the run being resumed."""
+    out = []
+    for flag, kept_of in RECIPE.items():
+        given = getattr(args, flag, None)
+        if given is None:
+            continue
+        kept = kept_of(state)
+        same = (math.isclose(given, kept, rel_tol=1e-9) if isinstance(given, float)
+                and isinstance(kept, (int, float)) else given == kept)
+        if not same:
+            out.append((flag, given, kept))
+    return out
+
+
+def setup(args, restart=True):
+    """Data, options, train dir, the run's state (resumed from its newest checkpoint), its
+    model config and the devices --gpus gives it."""
+    prepared = open_data(args.data_dir)
+    opts = resolve_options(args, prepared)
+    train_dir = opts.get('train_dir') or default_train_dir(opts['model'])
+    if restart and opts.get('restart') and os.path.isdir(train_dir) and os.listdir(train_dir):
+        print(f'--restart: the previous run in {train_dir} moved to {_set_aside(train_dir)}')
+    prev = ckpt_mod.latest(train_dir) if os.path.isdir(train_dir) else None
+    if prev is None and os.path.isdir(train_dir) and ckpt_mod.candidates(train_dir):
+        raise TrainError(f'every checkpoint in {train_dir} is damaged; --restart starts over '
+                         f'(the old run is renamed, not deleted)')
+    if prev:
+        state = ckpt_mod.read_state(prev)
+        if state['model'] != opts['model']:
+            raise TrainError(f"{train_dir} holds a {state['model']} run, not {opts['model']}; "
+                             f"use --restart or another --train-dir")
+        changed = changed_recipe(args, state)
+        if changed:
+            raise TrainError(f"resuming {train_dir} keeps its recipe, and "
+                             + ', '.join(f'--{f.replace("_", "-")} {given} (the run: {kept})'
+                                         for f, given, kept in changed)
+                             + ' differ; drop them to resume (only --epochs may change), or '
+                               'use --restart or another --train-dir')
+        if args.epochs:
+            state['epochs'] = args.epochs       # the one recipe flag a resumed run takes
+            state['schedule']['epochs'] = args.epochs       # where a cosine ends
+        if state.get('data_dir') != os.path.abspath(prepared.path) and args.data_dir:
+            print(f"note: resuming a run trained on {state.get('data_dir')}, now reading "
+                  f"{prepared.path}")
+    else:
+        state = _fresh_state(opts, prepared)
+    cfg = ModelConfig.from_dict(state['config'])
+    if cfg.num_classes != prepared.num_classes:
+        raise TrainError(f'the run in {train_dir} has {cfg.num_classes} classes, the data '
+                         f'{prepared.num_classes}; use --restart or another --train-dir')
+    if int(prepared.manifest.get('image_size', 256)) < cfg.input_size:
+        raise TrainError(f"images in {prepared.path} are {prepared.manifest.get('image_size')} px, "
+                         f"smaller than the {cfg.input_size} px input")
+    placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
+    if state.get('input_mean'):
+        prepared = published.with_mean(prepared, state['input_mean'])
+    return prepared, opts, train_dir, prev, state, cfg, placement
+
+
+class Diverged(Exception):
+    """Non-finite loss or weights: the run stops (exit 3) and saves nothing."""
+
+
+def finite_check():
+    """One op: whether every trainable variable of the default graph is finite (each check
+    beside its variable, so no weights cross devices)."""
+    checks = []
+    for v in tf1.trainable_variables():
+        with tf1.colocate_with(v):
+            checks.append(tf.reduce_all(tf.math.is_finite(v)))
+    return tf.reduce_all(tf.stack(checks))
