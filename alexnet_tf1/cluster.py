@@ -72,6 +72,14 @@ def run(args):
     return Worker(args, spec).run()
 
 
+def worker_batches(prepared, state, crop, batch, task, epoch):
+    """Worker `task`'s own pass over the training set: its shuffle, crops, flips and
+    lighting drawn from the run's seed + task, so the workers see different batches."""
+    return pipeline.train_batches(prepared, batch, crop=crop, seed=state['seed'] + task,
+                                  epoch=epoch, lighting_std=state['lighting'],
+                                  flip=state.get('flip', True), shift=state.get('shift', 0))
+
+
 def serve(spec, task):
     """A ps task: hold variables until every worker has said goodbye, then exit 0."""
     config = devices.Placement(('/cpu:0', '/cpu:1'), 'cpu').session_config()
@@ -124,7 +132,7 @@ class Worker:
         with self.g.graph.as_default():
             with tf1.device(setter):
                 self.ckpt = ckpt_mod.Checkpoints(self.g.graph, self.train_dir,
-                                                 keep=self.opts.get('keep', 3))
+                                                 keep=self.opts.keep)
             self.done, self.bye = _queues(len(self.spec.job_tasks('ps')))
             self.say_done = tf.group(*[q.enqueue(self.task) for q in self.done])
             self.say_bye = tf.group(*[q.enqueue(self.task) for q in self.bye])
@@ -168,7 +176,7 @@ class Worker:
               f"{self.last_step}", flush=True)
         epoch = step // self.steps_per_epoch
         progress = Progress(f'worker {self.task}', self.last_step, start=step,
-                            every=self.opts['print_freq'])
+                            every=self.opts.print_freq)
         sched = Schedule.from_state(state['schedule'])
         self._schedule(sched, step)
         try:
@@ -188,10 +196,8 @@ class Worker:
     def _train(self, sess, step, epoch, progress, sched):
         g, state = self.g, self.state
         while step < self.last_step:
-            batches = pipeline.train_batches(
-                self.prepared, self.batch, crop=self.cfg.input_size,
-                seed=state['seed'] + self.task, epoch=epoch, lighting_std=state['lighting'],
-                flip=state.get('flip', True), shift=state.get('shift', 0))
+            batches = worker_batches(self.prepared, state, self.cfg.input_size, self.batch,
+                                     self.task, epoch)
             try:
                 for x, y in batches:
                     t0 = time.perf_counter()
@@ -209,7 +215,7 @@ class Worker:
                     self._schedule(sched, step)
                     if self.chief:
                         self._write(out['loss'], step, lr)
-                        if step // self.opts['save_every'] > before // self.opts['save_every']:
+                        if step // self.opts.save_every > before // self.opts.save_every:
                             self._save(sess, step, sched)
                     if step >= self.last_step:
                         break

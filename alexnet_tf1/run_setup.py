@@ -4,7 +4,7 @@ the model config and the devices; and what both stop on (Diverged, finite_check)
 import math
 import os
 
-from . import checkpoints as ckpt_mod, devices, importers, models, presets, published
+from . import checkpoints as ckpt_mod, devices, importers, models, options, published
 from .config import ModelConfig, defaults_for
 from .data.prepared import open_prepared
 from .errors import UserError
@@ -30,53 +30,31 @@ def open_data(data_dir):
     return open_prepared(ensure_sample(os.path.join(PROJECT_ROOT, 'data')))
 
 
-def resolve_options(args, prepared):
-    """Fill every option the user left unset from the preset for this data set."""
-    name = args.preset or presets.choose(args.model, prepared.dataset)
-    opts = dict(presets.PRESETS[name])
-    opts.update({k: v for k, v in vars(args).items() if v is not None})
-    opts['preset'] = name
-    for key, low, high in LIMITS:
-        v = opts.get(key)
-        if v is not None and not (low <= v and (high is None or v < high)):
-            raise TrainError(f"--{key.replace('_', '-')} {v}: must be >= {low}"
-                             + (f' and < {high}' if high is not None else ''))
-    return opts
-
-
-# (option, lowest allowed, bound it must stay below or None)
-LIMITS = (('batch_size', 1, None), ('epochs', 0, None), ('lr', 0, None), ('momentum', 0, 1),
-          ('weight_decay', 0, None), ('patience', 1, None), ('step_epochs', 1, None),
-          ('warmup_epochs', 0, None), ('lighting', 0, None), ('shift', 0, None),
-          ('save_every', 1, None), ('keep', 1, None), ('print_freq', 1, None),
-          ('input_size', 1, None), ('init_bias', float('-inf'), None))
-
-
 def _fresh_state(opts, prepared):
     changes = dict(num_classes=prepared.num_classes,
                    channels=int(prepared.manifest.get('channels', 3)))
-    if opts.get('input_size'):
-        changes['input_size'] = opts['input_size']
+    if opts.input_size:
+        changes['input_size'] = opts.input_size
     for key in ('init_bias', 'init'):
-        if opts.get(key) is not None:
-            changes[key] = opts[key]
-    cfg = defaults_for(opts['model'], **changes)
-    if opts.get('init_from'):
+        if getattr(opts, key) is not None:
+            changes[key] = getattr(opts, key)
+    cfg = defaults_for(opts.model, **changes)
+    if opts.init_from:
         cfg = importers.published_config(cfg)       # bvlc_alexnet's LRN goes with its weights
-    sched = Schedule(kind=opts['lr_schedule'], lr=opts['lr'], patience=opts['patience'],
-                     step_epochs=opts['step_epochs'], warmup_epochs=opts['warmup_epochs'],
-                     epochs=opts['epochs'])
+    sched = Schedule(kind=opts.lr_schedule, lr=opts.lr, patience=opts.patience,
+                     step_epochs=opts.step_epochs, warmup_epochs=opts.warmup_epochs,
+                     epochs=opts.epochs)
     return {'model': cfg.model, 'config': cfg.to_dict(), 'global_step': 0, 'epoch': 0,
-            'batch_in_epoch': 0, 'schedule': sched.state(), 'seed': opts['seed'],
-            'batch_size': opts['batch_size'], 'momentum': opts['momentum'],
-            'weight_decay': opts['weight_decay'], 'epochs': opts['epochs'],
-            'lighting': opts['lighting'], 'flip': opts['flip'], 'shift': opts['shift'],
+            'batch_in_epoch': 0, 'schedule': sched.state(), 'seed': opts.seed,
+            'batch_size': opts.batch_size, 'momentum': opts.momentum,
+            'weight_decay': opts.weight_decay, 'epochs': opts.epochs,
+            'lighting': opts.lighting, 'flip': opts.flip, 'shift': opts.shift,
             'data_dir': os.path.abspath(prepared.path),
-            'dataset': prepared.dataset, 'history': [], 'init_from': opts.get('init_from'),
-            'train_layers': opts.get('train_layers'), 'lr_mult': opts.get('lr_mult'),
+            'dataset': prepared.dataset, 'history': [], 'init_from': opts.init_from,
+            'train_layers': opts.train_layers, 'lr_mult': opts.lr_mult,
             # published weights take the mean they were trained with, also when fine-tuned
-            'input_mean': (opts.get('mean') or cfg.model) if opts.get('init_from')
-            and not importers.is_checkpoint(opts['init_from']) else None}
+            'input_mean': (opts.mean or cfg.model) if opts.init_from
+            and not importers.is_checkpoint(opts.init_from) else None}
 
 
 def _set_aside(train_dir):
@@ -125,9 +103,9 @@ def setup(args, restart=True):
     """Data, options, train dir, the run's state (resumed from its newest checkpoint), its
     model config and the devices --gpus gives it."""
     prepared = open_data(args.data_dir)
-    opts = resolve_options(args, prepared)
-    train_dir = opts.get('train_dir') or default_train_dir(opts['model'])
-    if restart and opts.get('restart') and os.path.isdir(train_dir) and os.listdir(train_dir):
+    opts = options.resolve(args, prepared.dataset)
+    train_dir = opts.train_dir or default_train_dir(opts.model)
+    if restart and opts.restart and os.path.isdir(train_dir) and os.listdir(train_dir):
         print(f'--restart: the previous run in {train_dir} moved to {_set_aside(train_dir)}')
     prev = ckpt_mod.latest(train_dir) if os.path.isdir(train_dir) else None
     if prev is None and os.path.isdir(train_dir) and ckpt_mod.candidates(train_dir):
@@ -135,8 +113,8 @@ def setup(args, restart=True):
                          f'(the old run is renamed, not deleted)')
     if prev:
         state = ckpt_mod.read_state(prev)
-        if state['model'] != opts['model']:
-            raise TrainError(f"{train_dir} holds a {state['model']} run, not {opts['model']}; "
+        if state['model'] != opts.model:
+            raise TrainError(f"{train_dir} holds a {state['model']} run, not {opts.model}; "
                              f"use --restart or another --train-dir")
         changed = changed_recipe(args, state)
         if changed:
@@ -160,7 +138,7 @@ def setup(args, restart=True):
     if int(prepared.manifest.get('image_size', 256)) < cfg.input_size:
         raise TrainError(f"images in {prepared.path} are {prepared.manifest.get('image_size')} px, "
                          f"smaller than the {cfg.input_size} px input")
-    placement = devices.resolve(opts.get('gpus', 'auto'), towers=models.get(cfg.model).TOWERS)
+    placement = devices.resolve(opts.gpus, towers=models.get(cfg.model).TOWERS)
     if state.get('input_mean'):
         prepared = published.with_mean(prepared, state['input_mean'])
     return prepared, opts, train_dir, prev, state, cfg, placement

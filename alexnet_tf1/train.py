@@ -27,8 +27,8 @@ class Trainer:
         self.g = graph_mod.build(cfg, placement, state['weight_decay'], state['momentum'],
                                  seed=state['seed'], train_layers=state.get('train_layers'),
                                  lr_mult=state.get('lr_mult'))
-        self.ckpt = ckpt_mod.Checkpoints(self.g.graph, train_dir, keep=opts.get('keep', 3))
-        self.board = Board(self.g, train_dir, hist_every=opts.get('hist_every', 100))
+        self.ckpt = ckpt_mod.Checkpoints(self.g.graph, train_dir, keep=opts.keep)
+        self.board = Board(self.g, train_dir, hist_every=opts.hist_every)
         self.sess = session(self.g.graph, placement.session_config())
         self.placement = placement
         self.watch = LossWatch()
@@ -48,9 +48,9 @@ class Trainer:
                           if k in saved})
             print(f"resuming {path}: epoch {state['epoch'] + 1}, step {state['global_step']}, "
                   f"lr {state['schedule']['lr']:g}")
-        elif self.opts.get('init_from'):
-            left = importers.load_into(sess, g.net, self.cfg, self.opts['init_from'])
-            print(f"initialised from {self.opts['init_from']}"
+        elif self.opts.init_from:
+            left = importers.load_into(sess, g.net, self.cfg, self.opts.init_from)
+            print(f"initialised from {self.opts.init_from}"
                   + (f", input RGB minus {published.describe_mean(state['input_mean'])}"
                      if state['input_mean'] else ''))
             if left:
@@ -67,7 +67,7 @@ class Trainer:
                  f"{self.batch}")
         print(f"training {self.cfg.model} on {self.prepared.dataset} ({n_train} images, "
               f"{self.cfg.num_classes} classes), towers on {where}, "
-              f"{batch}, {state['epochs']} epochs, preset {opts['preset']}, "
+              f"{batch}, {state['epochs']} epochs, preset {opts.preset}, "
               f"train dir {self.train_dir}")
         stop = _StopRequest()
         try:
@@ -101,7 +101,7 @@ class Trainer:
             epoch=state['epoch'], lighting_std=state['lighting'], start_batch=start,
             flip=state.get('flip', True), shift=state.get('shift', 0))
         progress = Progress(f"epoch {state['epoch'] + 1}/{state['epochs']}", steps_per_epoch,
-                            start=start, every=self.opts['print_freq'])
+                            start=start, every=self.opts.print_freq)
         try:
             t_wait = time.perf_counter()
             for b, (x, y) in enumerate(batches, start):
@@ -135,7 +135,7 @@ class Trainer:
                 note = self._spike(out['xent'])
                 progress.step(b + 1, len(y), t_done - t_wait, t_run - t_wait, loss=out['loss'],
                               lr=lr, top1=out['top1'], top5=out['top5'], **note)
-                if state['global_step'] % self.opts['save_every'] == 0:
+                if state['global_step'] % self.opts.save_every == 0:
                     self._save(sched)
                 if stop.requested:
                     return

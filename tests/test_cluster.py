@@ -102,3 +102,26 @@ def test_a_diverging_cluster_stops_every_worker_and_saves_nothing(tmp_path):
     assert codes == [0, 3, 3], logs          # the ps ends once both workers have said goodbye
     assert all('training diverged' in log for log in logs[1:]), logs
     assert checkpoints.latest(str(tmp_path / 'run')) is None     # no non-finite weights saved
+
+
+def test_each_worker_reads_its_own_shuffle_of_the_same_data(tmp_path):
+    """Worker t draws the epoch plan of seed + t: the two workers' batches of one epoch differ,
+    and together with the coordinates in the images the order is the seed-shifted one."""
+    import numpy as np
+    from alexnet_tf1.cluster import worker_batches
+    from alexnet_tf1.data import pipeline
+    from alexnet_tf1.data.prepared import open_prepared
+    from synthetic_prepared import coord_prepared
+    prepared = open_prepared(coord_prepared(str(tmp_path), n_train=16, n_val=4, size=20))
+    state = {'seed': 5, 'lighting': 0.0, 'flip': False, 'shift': 0}
+    def labels(task):
+        b = worker_batches(prepared, state, 16, 4, task, epoch=0)
+        try:
+            return np.concatenate([y for _, y in b])
+        finally:
+            b.close()
+    w0, w1 = labels(0), labels(1)
+    assert sorted(w0) == sorted(w1) == list(range(16))      # each a whole pass
+    assert not np.array_equal(w0, w1)
+    order = pipeline.epoch_plan(16, seed=6, epoch=0, max_y=4, max_x=4)[0]
+    np.testing.assert_array_equal(w1, order)                # worker 1 = the run's seed + 1
