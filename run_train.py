@@ -30,6 +30,13 @@ def parser():
                          'every --step-epochs; cosine: down to 0 at the last epoch')
     ap.add_argument('--warmup-epochs', type=float,
                     help='raise the rate linearly from 0 over this many epochs (Goyal et al.)')
+    ap.add_argument('--optimizer', choices=['momentum', 'rmsprop'],
+                    help="momentum: the paper's rule (default); rmsprop: decay 0.9, momentum "
+                         '0.9, epsilon 1.0 (the Inception v3 recipe)')
+    ap.add_argument('--label-smoothing', type=float, metavar='S',
+                    help='targets 1 - S on the label, S / classes on each class (v3: 0.1)')
+    ap.add_argument('--clip-norm', type=float, metavar='N',
+                    help="rescale the gradients to a global norm of at most N (v3: 2.0)")
     ap.add_argument('--patience', type=int, help='plateau: epochs without improvement before /10')
     ap.add_argument('--step-epochs', type=int)
     ap.add_argument('--init-bias', type=float,

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import checkpoints as ckpt_mod, devices, graph as graph_mod
 from .errors import UserError
-from .run_setup import Diverged, finite_check, setup
+from .run_setup import Diverged, finite_check, setup, step_of
 from .data import pipeline
 from .progress import Progress
 from .schedule import Schedule
@@ -107,6 +107,10 @@ class Worker:
         self.sync = not getattr(args, 'async_updates', False)
         (self.prepared, self.opts, self.train_dir, self.prev, self.state, self.cfg,
          self.placement) = setup(args, restart=self.chief)
+        if step_of(self.state).optimizer != 'momentum':
+            raise ClusterError('the cluster loop applies the paper\'s momentum step '
+                               '(SyncReplicasOptimizer over MomentumOptimizer); --optimizer '
+                               'rmsprop runs on one machine')
         # a step takes one batch per replica per worker (sync) or one worker's batches (async)
         self.batch = self.state['batch_size'] * len(self.placement.replicas)
         n_train = len(self.prepared.split('train'))
@@ -128,6 +132,7 @@ class Worker:
                                  self.state['momentum'], seed=self.state['seed'] + self.task,
                                  update=self._update, device_fn=setter,
                                  train_layers=self.state.get('train_layers'),
+                                 step=step_of(self.state),
                                  lr_mult=self.state.get('lr_mult'))
         with self.g.graph.as_default():
             with tf1.device(setter):

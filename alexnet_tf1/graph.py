@@ -34,14 +34,16 @@ class ModelGraph:
 
 
 def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True, update=None,
-          device_fn=None, train_layers=None, lr_mult=None):
+          device_fn=None, train_layers=None, lr_mult=None, step=None):
     """update(grads_and_vars, lr, global_step) -> train op; default the paper's momentum step.
 
     device_fn: an outer device function the towers' devices merge into (cluster.py's
     replica_device_setter: variables to the ps tasks, ops to this worker).
     train_layers: the layers the update may change (fine-tuning); the others get no gradient,
     no momentum and are never written. lr_mult: {layer: (weights x, biases x)}, Caffe's
-    lr_mult: that layer's step is the rate times it."""
+    lr_mult: that layer's step is the rate times it. step: objective.Step, the optimizer,
+    label smoothing and gradient clipping (default: the paper's momentum, none of the others)."""
+    step = step or objective.Step(momentum=momentum)
     graph = tf.Graph()
     replicas = placement.replicas
     n = len(replicas)
@@ -61,7 +63,7 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
             scaled = images if config.input_scale == 1 else tf.multiply(
                 images, config.input_scale, name='scaled_images')
             xs, ys = _split(scaled, labels, n)
-        nets, xents = [], []
+        nets, xents, bn_updates = [], [], []
         for r, towers in enumerate(replicas):
             with _replica_scope(r):
                 # an inference graph gets no training-only parts (GoogLeNet's auxiliary heads)
@@ -73,8 +75,10 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
                     train_logits = getattr(net, 'loss_logits', None)
                     xents.append(objective.cross_entropy(
                         net.logits if train_logits is None else train_logits, ys[r],
-                        getattr(net, 'aux_logits', ())))
+                        getattr(net, 'aux_logits', ()), step.label_smoothing))
             nets.append(net)
+            if r == 0:      # the moving averages follow replica 0's batch, as one model's would
+                bn_updates = list(tf1.get_collection(ops.BN_UPDATES))
         with tf1.device(placement.towers[0]):
             if n == 1:
                 logits, xent = nets[0].logits, xents[0]
@@ -95,11 +99,12 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
             var_list = trainable(layer_of, train_layers)
             grads = list(zip(tf1.gradients(total, var_list, colocate_gradients_with_ops=True),
                              var_list))
-            grads = _scaled(grads, layer_of, lr_mult or {})
-            if update is None:
-                train_op = objective.apply_paper_momentum(grads, lr, momentum, global_step)
-            else:
-                train_op = update(grads, lr, global_step)
+            grads = objective.clipped(_scaled(grads, layer_of, lr_mult or {}), step.clip_norm)
+            with tf.control_dependencies(bn_updates):   # batch norm's averages: in the step
+                if update is None:
+                    train_op = objective.apply(step, grads, lr, global_step)
+                else:
+                    train_op = update(grads, lr, global_step)
     return ModelGraph(graph, images, labels, training, lr, nets[0], logits, probs, total, xent,
                       top1, top5, global_step, train_op, grads, n)
 

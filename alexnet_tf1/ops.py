@@ -212,3 +212,36 @@ def variables(shape, w_init, b_init=0.0, decay=True, units=None):
 
 def avg_pool(x, k=2, stride=2, padding='VALID'):
     return tf.nn.avg_pool2d(x, k, stride, padding)
+
+
+BN_UPDATES = 'alexnet_tf1_batch_norm_updates'
+
+
+def batch_norm(x, training, scale=False, decay=0.99, epsilon=1e-3):
+    """Batch normalisation (Ioffe and Szegedy 2015) over explicit variables in the current
+    scope: 'beta' (and 'gamma' when `scale`), trainable; 'moving_mean', 'moving_variance', not.
+
+    While `training` (True, or a scalar bool tensor that is true) it normalises with the
+    batch's mean and (biased) variance over every axis but the last, and registers in BN_UPDATES
+    the moving averages' update m <- decay m + (1 - decay) batch statistic, which graph.build
+    makes part of the training step; otherwise, and at test, it uses the moving averages. The
+    defaults are Keras' (momentum 0.99, epsilon 1e-3, the Inception v3 and Inception-ResNet
+    files' scale=False). The variables live where the layer's are; the Saver keeps them all.
+    """
+    c = int(x.shape[-1])
+    get = tf1.get_variable
+    beta = get('beta', [c], tf.float32, tf1.zeros_initializer())
+    gamma = get('gamma', [c], tf.float32, tf1.ones_initializer()) if scale else None
+    mean = get('moving_mean', [c], tf.float32, tf1.zeros_initializer(), trainable=False)
+    var = get('moving_variance', [c], tf.float32, tf1.ones_initializer(), trainable=False)
+    test = tf.nn.batch_normalization(x, mean, var, beta, gamma, epsilon)
+    if training is False:
+        return test
+    batch_mean, batch_var = tf.nn.moments(x, list(range(x.shape.rank - 1)))
+    train = tf.nn.batch_normalization(x, batch_mean, batch_var, beta, gamma, epsilon)
+    on = tf.cast(training, tf.float32) if training is not True else tf.constant(1.0)
+    step = (1.0 - decay) * on       # 0 when not training: the averages stay
+    for v, s in ((mean, batch_mean), (var, batch_var)):
+        with tf1.colocate_with(v):
+            tf1.add_to_collection(BN_UPDATES, v.assign_sub(step * (v - s)))
+    return train if training is True else tf.where(training, train, test)

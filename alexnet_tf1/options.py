@@ -34,6 +34,9 @@ class Options:
     flip: bool = None
     shift: int = None
     seed: int = 0
+    optimizer: str = None
+    label_smoothing: float = None
+    clip_norm: float = None
     input_size: int = None
     # starting point and fine-tuning
     init_from: str = None
@@ -59,7 +62,7 @@ LIMITS = (('batch_size', 1, None), ('epochs', 0, None), ('lr', 0, None), ('momen
           ('weight_decay', 0, None), ('patience', 1, None), ('step_epochs', 1, None),
           ('warmup_epochs', 0, None), ('lighting', 0, None), ('shift', 0, None),
           ('save_every', 1, None), ('keep', 1, None), ('print_freq', 1, None),
-          ('input_size', 1, None))
+          ('input_size', 1, None), ('label_smoothing', 0, 1), ('clip_norm', 0, None))
 
 
 def resolve(args, dataset):

@@ -26,7 +26,8 @@ Levenberg-Marquardt) is not reproduced: SGD with momentum, each at the rate it l
 
 _COMMON = dict(momentum=0.9, weight_decay=5e-4, lr_schedule='plateau', patience=2,
                step_epochs=30, warmup_epochs=0, lighting=0.1, flip=True, shift=0, init=None,
-               save_every=1000, print_freq=20, init_bias=None, seed=0)
+               save_every=1000, print_freq=20, init_bias=None, seed=0, optimizer='momentum',
+               label_smoothing=0.0, clip_norm=None)
 
 PRESETS = {
     'alexnet': dict(_COMMON, batch_size=128, lr=0.01, epochs=90, init_bias=1.0),

@@ -4,7 +4,7 @@ the model config and the devices; and what both stop on (Diverged, finite_check)
 import math
 import os
 
-from . import checkpoints as ckpt_mod, devices, importers, models, options, published
+from . import checkpoints as ckpt_mod, devices, importers, models, objective, options, published
 from .config import ModelConfig, defaults_for
 from .data.prepared import open_prepared
 from .errors import UserError
@@ -52,6 +52,8 @@ def _fresh_state(opts, prepared):
             'data_dir': os.path.abspath(prepared.path),
             'dataset': prepared.dataset, 'history': [], 'init_from': opts.init_from,
             'train_layers': opts.train_layers, 'lr_mult': opts.lr_mult,
+            'optimizer': opts.optimizer, 'label_smoothing': opts.label_smoothing,
+            'clip_norm': opts.clip_norm,
             # published weights take the mean they were trained with, also when fine-tuned
             'input_mean': (opts.mean or cfg.model) if opts.init_from
             and not importers.is_checkpoint(opts.init_from) else None}
@@ -81,7 +83,18 @@ RECIPE = {
     'input_size': lambda s: s['config']['input_size'],
     'init_from': lambda s: s.get('init_from'), 'train_layers': lambda s: s.get('train_layers'),
     'lr_mult': lambda s: s.get('lr_mult'),
+    'optimizer': lambda s: s.get('optimizer', 'momentum'),
+    'label_smoothing': lambda s: s.get('label_smoothing', 0.0),
+    'clip_norm': lambda s: s.get('clip_norm'),
 }
+
+
+def step_of(state):
+    """The run's update (objective.Step) from its state; runs older than the options: momentum."""
+    return objective.Step(optimizer=state.get('optimizer') or 'momentum',
+                          momentum=state['momentum'],
+                          label_smoothing=state.get('label_smoothing') or 0.0,
+                          clip_norm=state.get('clip_norm'))
 
 
 def changed_recipe(args, state):

@@ -8,7 +8,7 @@ import numpy as np
 from . import checkpoints as ckpt_mod, graph as graph_mod, importers, published
 from .data import pipeline
 from .progress import LossWatch, Progress
-from .run_setup import Diverged, finite_check, setup
+from .run_setup import Diverged, finite_check, setup, step_of
 from .schedule import Schedule
 from .tboard import Board
 from .tf_compat import session, tf1
@@ -26,7 +26,7 @@ class Trainer:
         self.train_dir = train_dir
         self.g = graph_mod.build(cfg, placement, state['weight_decay'], state['momentum'],
                                  seed=state['seed'], train_layers=state.get('train_layers'),
-                                 lr_mult=state.get('lr_mult'))
+                                 lr_mult=state.get('lr_mult'), step=step_of(state))
         self.ckpt = ckpt_mod.Checkpoints(self.g.graph, train_dir, keep=opts.keep)
         self.board = Board(self.g, train_dir, hist_every=opts.hist_every)
         self.sess = session(self.g.graph, placement.session_config())
