@@ -58,12 +58,13 @@ def main(argv=None):
             restored = evaluate.Restored.from_weights(
                 args.init_from, model, prepared.num_classes if prepared else 1000, args.gpus,
                 mean=args.mean)
+            mean = restored.state['input_mean']      # args.mean, else the weights' own
             print(f'{args.init_from}: {model} weights, input RGB minus '
-                  + published.describe_mean(args.mean or model))
+                  + published.describe_mean(mean))
             if restored.left:
                 print(importers.describe_left(restored.left))
             prepared = restored.data(prepared) if prepared else \
-                published.for_images(model, args.init_from, args.mean)
+                published.for_images(mean, args.init_from)
             path = args.init_from
         else:
             train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')

@@ -34,6 +34,12 @@ def read_state(path):
                               f'({type(e).__name__})') from None
 
 
+def all_damaged(train_dir):
+    """The one-line error for a train dir none of whose checkpoints can be read."""
+    return CheckpointError(f'every checkpoint in {train_dir} is damaged; --restart starts over '
+                           f'(the old run is renamed, not deleted)')
+
+
 def candidates(train_dir):
     """Checkpoint prefixes in train_dir, newest first, whether or not the index file lists them."""
     steps = {}
@@ -137,8 +143,7 @@ class Checkpoints:
             self.best_saver.recover_last_checkpoints(
                 candidates(os.path.join(self.train_dir, 'best'))[::-1])
             return path, state
-        raise CheckpointError(f'every checkpoint in {self.train_dir} is damaged; --restart '
-                              f'starts over (the old run is renamed, not deleted)')
+        raise all_damaged(self.train_dir)
 
 
 def _remove_partial_saves(train_dir):

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import checkpoints as ckpt_mod, devices, graph as graph_mod
 from .errors import UserError
-from .run_setup import Diverged, finite_check, setup, step_of
+from .run_setup import Diverged, diverged_line, finite_check, setup, step_of
 from .data import pipeline
 from .progress import Progress
 from .schedule import Schedule
@@ -189,9 +189,7 @@ class Worker:
         except Diverged as d:
             # nothing is saved (the chief's last checkpoint stays the last good one); every
             # worker says done and goodbye so the ps tasks end, and exits 3 like run_train
-            print(f'error: {d}; stopped without saving. The last good checkpoint is '
-                  f'{ckpt_mod.latest(self.train_dir) or "none"}; try a lower --lr',
-                  file=sys.stderr, flush=True)
+            print(f'error: {diverged_line(d, self.train_dir)}', file=sys.stderr, flush=True)
             sess.run([self.say_done, self.say_bye])
             sess.close()
             return 3
@@ -212,8 +210,8 @@ class Worker:
                                    {g.images: x, g.labels: y, g.lr: lr, g.training: True})
                     before, step = step, int(out['step'])
                     if not np.isfinite(out['loss']):
-                        raise Diverged(f"training diverged: loss became {out['loss']} at "
-                                             f"step {step} on worker {self.task}")
+                        raise Diverged(f"loss became {out['loss']} at step {step} on worker "
+                                       f"{self.task}")
                     progress.step(min(step, self.last_step), len(y), time.perf_counter() - t0, 0,
                                   loss=out['loss'], lr=lr, top1=out['top1'],
                                   top5=out['top5'])
@@ -277,8 +275,7 @@ class Worker:
 
     def _save(self, sess, step, sched):
         if not sess.run(self.weights_finite):      # never rotate good checkpoints out for these
-            raise Diverged(f'training diverged: weights became infinite or NaN by step '
-                                 f'{step}')
+            raise Diverged(f'weights became infinite or NaN by step {step}')
         self.state.update(global_step=step, epoch=step // self.steps_per_epoch,
                           batch_in_epoch=step % self.steps_per_epoch, schedule=sched.state())
         return self.ckpt.save(sess, self.state)

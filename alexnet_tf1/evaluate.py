@@ -47,9 +47,7 @@ class Restored:
         """--init-from: a published file (importers.PUBLISHED), scored like a checkpoint. It
         takes RGB 0-255 minus the weights' own mean (published.py), or `mean` (a mean .npy)."""
         if model not in importers.PUBLISHED:
-            raise importers.WeightFileError(
-                f"no published weights are read for {model}; choose from "
-                + ', '.join(f'{m} ({f})' for m, f in importers.PUBLISHED.items()))
+            raise importers.not_published(model)
         config = config or importers.published_config(defaults_for(model,
                                                                    num_classes=num_classes))
         return cls(path, gpus, state={'model': model, 'config': config.to_dict(),

@@ -34,7 +34,7 @@ def export(checkpoint, out):
     else:
         keras_h5.export_keras_vgg_h5(r.sess, r.g.net, out)
     r.sess.close()
-    return model, r.state.get('input_mean')
+    return model
 
 
 def main(argv=None):
@@ -45,7 +45,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from .errors import UserError
     try:
-        model, _ = export(args.checkpoint, args.out)
+        model = export(args.checkpoint, args.out)
     except (UserError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

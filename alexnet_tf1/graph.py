@@ -120,7 +120,7 @@ def check_layers(net, names, what, model):
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UnknownName(f"{what}: {model} has no layer {unknown[0]!r}; its layers: "
-                       f"{', '.join(known)}")
+                          f"{', '.join(known)}")
 
 
 def trainable(layer_of, train_layers):

@@ -62,8 +62,13 @@ def published_arrays(path, config, net):
         return load_caffe_googlenet_npy(path, rgb_input=True)
     if config.model in ('vgg-d', 'vgg-e'):
         return keras_h5.vgg_params(load_keras_vgg_h5(path, config.model, full, rgb_input=True))
-    raise WeightFileError(f"no published weight format is read for {config.model}; --init-from "
-                          f"takes: " + ', '.join(f'{m} ({f})' for m, f in PUBLISHED.items()))
+    raise not_published(config.model)
+
+
+def not_published(model):
+    """The one-line error for a model no published file is read for."""
+    return WeightFileError(f"no published weight format is read for {model}; --init-from takes: "
+                           + ', '.join(f'{m} ({f})' for m, f in PUBLISHED.items()))
 
 
 # Simonyan and Zisserman 2015, section 3.1: the deeper nets start from a trained A's "first four

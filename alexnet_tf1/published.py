@@ -7,6 +7,7 @@ full mean image the user gives (--mean FILE.npy): Caffe's ilsvrc_2012_mean.npy a
 it, (3, 256, 256) BGR, or (H, W, 3) RGB like this project's own mean.npy.
 """
 import dataclasses
+import functools
 import os
 
 import numpy as np
@@ -19,6 +20,7 @@ MEAN_OF = {'alexnet': 'caffe', 'caffenet': 'caffe', 'googlenet': 'caffe',
 STORED_SIZE = 256       # the published nets' test images: shorter side 256, centre 256x256
 
 
+@functools.lru_cache(maxsize=1)
 def means():
     """{name: (R, G, B)} from published/means.txt."""
     out = {}
@@ -95,9 +97,10 @@ class Published:
         return len(self.synsets)
 
 
-def for_images(model, weights_path, mean=None):
+def for_images(mean, weights_path):
+    """The stand-in for --images: `mean` as mean_image takes it, the ILSVRC class names."""
     return Published(os.path.dirname(os.path.abspath(weights_path)),
-                     mean_image(mean or model, STORED_SIZE), synsets())
+                     mean_image(mean, STORED_SIZE), synsets())
 
 
 def with_mean(prepared, spec):

@@ -122,8 +122,7 @@ def setup(args, restart=True):
         print(f'--restart: the previous run in {train_dir} moved to {_set_aside(train_dir)}')
     prev = ckpt_mod.latest(train_dir) if os.path.isdir(train_dir) else None
     if prev is None and os.path.isdir(train_dir) and ckpt_mod.candidates(train_dir):
-        raise TrainError(f'every checkpoint in {train_dir} is damaged; --restart starts over '
-                         f'(the old run is renamed, not deleted)')
+        raise ckpt_mod.all_damaged(train_dir)
     if prev:
         state = ckpt_mod.read_state(prev)
         if state['model'] != opts.model:
@@ -158,7 +157,14 @@ def setup(args, restart=True):
 
 
 class Diverged(Exception):
-    """Non-finite loss or weights: the run stops (exit 3) and saves nothing."""
+    """Non-finite loss or weights: the run stops (exit 3) and saves nothing; str(e) says what
+    happened, diverged_line the rest."""
+
+
+def diverged_line(what, train_dir):
+    """The one line a diverged run ends with: what happened and where the last good weights are."""
+    return (f'training diverged: {what}; stopped without saving. The last good checkpoint is '
+            f"{ckpt_mod.latest(train_dir) or 'none (no checkpoint yet)'}; try a lower --lr")
 
 
 def finite_check():

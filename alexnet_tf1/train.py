@@ -8,7 +8,7 @@ import numpy as np
 from . import checkpoints as ckpt_mod, graph as graph_mod, importers, published
 from .data import pipeline
 from .progress import LossWatch, Progress
-from .run_setup import Diverged, finite_check, setup, step_of
+from .run_setup import Diverged, diverged_line, finite_check, setup, step_of
 from .schedule import Schedule
 from .tboard import Board
 from .tf_compat import session, tf1
@@ -84,7 +84,7 @@ class Trainer:
                 print(f'interrupted: saved {path}; run the same command again to resume')
                 return 130
         except Diverged as d:
-            print(f'error: {d}', file=sys.stderr)
+            print(f'error: {diverged_line(d, self.train_dir)}', file=sys.stderr)
             return 3
         finally:        # whatever the exit, the events are flushed and the session let go
             self.board.close()
@@ -117,18 +117,12 @@ class Trainer:
                     if 'hist' not in fetch:     # the histogram op refuses NaN and Inf
                         raise
                     raise Diverged(
-                        f"training diverged: non-finite values by step "
-                        f"{state['global_step'] + 1} (epoch {state['epoch'] + 1}; "
-                        f"{e.message.splitlines()[0]}); stopped. The last good checkpoint is "
-                        f"{ckpt_mod.latest(self.train_dir) or 'none (no checkpoint yet)'}; "
-                        f"try a lower --lr") from None
+                        f"non-finite values by step {state['global_step'] + 1} (epoch "
+                        f"{state['epoch'] + 1}; {e.message.splitlines()[0]})") from None
                 t_done = time.perf_counter()
                 if not np.isfinite(out['loss']):
-                    raise Diverged(
-                        f"training diverged: loss became {out['loss']} at step "
-                        f"{state['global_step'] + 1} (epoch {state['epoch'] + 1}); stopped. The last good checkpoint is "
-                        f"{ckpt_mod.latest(self.train_dir) or 'none (no checkpoint yet)'}; "
-                        f"try a lower --lr")
+                    raise Diverged(f"loss became {out['loss']} at step "
+                                   f"{state['global_step'] + 1} (epoch {state['epoch'] + 1})")
                 state['global_step'] += 1
                 state['batch_in_epoch'] = b + 1
                 self.board.write_step(out, state['global_step'], lr)
@@ -184,9 +178,7 @@ class Trainer:
 
     def _save(self, sched, best=False):
         if not self.sess.run(self.weights_finite):    # never overwrite good with diverged
-            raise Diverged(f"training diverged: weights became infinite or NaN by step "
-                            f"{self.state['global_step']}; stopped without saving them. The last good checkpoint is "
-                            f"{ckpt_mod.latest(self.train_dir) or 'none'}; try a lower --lr")
+            raise Diverged(f"weights became infinite or NaN by step {self.state['global_step']}")
         self.state['schedule'] = sched.state()
         return self.ckpt.save(self.sess, self.state, best=best)
 
