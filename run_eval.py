@@ -43,7 +43,8 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import checkpoints, evaluate, importers, keras_h5, models, published
+    from alexnet_tf1 import (checkpoints, evaluate, importers, keras_h5, keras_inception,
+                             models, published)
     from alexnet_tf1.errors import UserError
     from alexnet_tf1.run_setup import default_train_dir
     from alexnet_tf1.data.prepared import DataError, open_prepared
@@ -52,8 +53,9 @@ def main(argv=None):
             if not (args.data_dir or args.images):
                 raise DataError('--init-from scores a prepared --data-dir, or classifies '
                                 '--images FILE ... (no data directory needed)')
-            model = args.model or keras_h5.vgg_variant(args.init_from) or (
-                'vgg-d' if args.init_from.endswith('.h5') else 'alexnet')
+            model = args.model or keras_h5.vgg_variant(args.init_from) or \
+                keras_inception.detect(args.init_from) or (
+                    'vgg-d' if args.init_from.endswith('.h5') else 'alexnet')
             prepared = open_prepared(args.data_dir) if args.data_dir else None
             restored = evaluate.Restored.from_weights(
                 args.init_from, model, prepared.num_classes if prepared else 1000, args.gpus,
@@ -64,7 +66,7 @@ def main(argv=None):
             if restored.left:
                 print(importers.describe_left(restored.left))
             prepared = restored.data(prepared) if prepared else \
-                published.for_images(mean, args.init_from)
+                published.for_images(mean, args.init_from, restored.config.input_size)
             path = args.init_from
         else:
             train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')

@@ -25,9 +25,12 @@ def parser():
     ap.add_argument('--lr', type=float, help='initial learning rate (paper 0.01)')
     ap.add_argument('--momentum', type=float)
     ap.add_argument('--weight-decay', type=float)
-    ap.add_argument('--lr-schedule', choices=['plateau', 'step', 'cosine'],
+    ap.add_argument('--lr-schedule', choices=['plateau', 'step', 'cosine', 'exponential'],
                     help='plateau: /10 when val error stops improving (x3, the paper); step: /10 '
-                         'every --step-epochs; cosine: down to 0 at the last epoch')
+                         'every --step-epochs; cosine: down to 0 at the last epoch; '
+                         'exponential: x --lr-factor every --step-epochs (Inception)')
+    ap.add_argument('--lr-factor', type=float,
+                    help='what plateau / step multiply the rate by (0.1), or exponential (0.94)')
     ap.add_argument('--warmup-epochs', type=float,
                     help='raise the rate linearly from 0 over this many epochs (Goyal et al.)')
     ap.add_argument('--optimizer', choices=['momentum', 'rmsprop'],
@@ -37,6 +40,9 @@ def parser():
                     help='targets 1 - S on the label, S / classes on each class (v3: 0.1)')
     ap.add_argument('--clip-norm', type=float, metavar='N',
                     help="rescale the gradients to a global norm of at most N (v3: 2.0)")
+    ap.add_argument('--bn-decay', type=float, metavar='D',
+                    help="batch norm's moving averages: m <- D m + (1 - D) batch value "
+                         "(Keras' 0.99; shorter runs need less)")
     ap.add_argument('--patience', type=int, help='plateau: epochs without improvement before /10')
     ap.add_argument('--step-epochs', type=int)
     ap.add_argument('--init-bias', type=float,
@@ -51,7 +57,8 @@ def parser():
                     'way (for inputs as large as the crop, e.g. digits; 0: never)')
     ap.add_argument('--init-from', metavar='FILE',
                     help='start from published weights: bvlc_alexnet.npy (alexnet; switches to '
-                         "Caffe's LRN) or a Keras VGG16/19 .h5 (vgg-d / vgg-e); or, for VGG B-E, "
+                         "Caffe's LRN), a Keras VGG16/19 .h5 (vgg-d / vgg-e) or InceptionV3 / "
+                         "InceptionResNetV2 .h5 (inception-v3 / -resnet-v2); or, for VGG B-E, "
                          "a trained VGG-A's train dir (its first four convs and the fc layers, "
                          "as the paper did); the last layer "
                          'is left out when the data has other than 1000 classes')

@@ -45,6 +45,8 @@ class ModelConfig:
     # (the paper's GPUs never exchanged conv1/conv2 maps); 'all' runs it over every map, the
     # tower boundary included, as Caffe's one LRN layer after the group concat did
     lrn_span: str = 'tower'
+    # batch norm's moving averages: m <- bn_decay m + (1 - bn_decay) batch statistic (Keras')
+    bn_decay: float = 0.99
 
     def to_dict(self):
         return asdict(self)
@@ -62,6 +64,9 @@ class ModelConfig:
 
 
 LENET_SCALE = 1.275 / 255     # LeCun et al. 1998, section II.A: pixels -0.1 .. 1.175
+INCEPTION_SCALE = 1 / 127.5
+INCEPTION = ('inception-v2', 'inception-v3', 'inception-v4', 'inception-resnet-v1',
+             'inception-resnet-v2', 'inception-resnet-v2-figure15')
 
 # Each model's own defaults (SPEC.md sections 1-4); anything not listed is ModelConfig's default.
 MODEL_DEFAULTS = {
@@ -76,6 +81,10 @@ MODEL_DEFAULTS = {
     'googlenet': dict(input_size=224, lrn=CAFFE_LRN, init_bias=0.2, dropout=0.4),
     **{name: dict(input_size=224, init_std=0.01, init_bias=0.0, dropout=0.5)
        for name in ('vgg-a', 'vgg-a-lrn', 'vgg-b', 'vgg-c', 'vgg-d', 'vgg-e')},
+    # Google's published Inception nets take x / 127.5 - 1: minus a mean of 127.5, scaled;
+    # no biases before batch norm; TF-slim's dropout, keep 0.8
+    **{name: dict(input_size=299, init_bias=0.0, dropout=0.2, input_scale=INCEPTION_SCALE)
+       for name in INCEPTION},
 }
 
 

@@ -110,8 +110,9 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
 
 
 def layers_of(net):
-    """{variable: (layer name, 'w' or 'b')} from the net's params."""
-    return {v.ref(): (name, 'b' if key.endswith('b') else 'w')
+    """{variable: (layer name, 'w' or 'b')} from the net's params (batch norm's beta is a
+    bias: Caffe's lr_mult gives it the biases' multiplier)."""
+    return {v.ref(): (name, 'b' if key.rsplit('/', 1)[-1] in ('b', 'beta') else 'w')
             for (name, _), p in net.params.items() for key, v in p.items()}
 
 

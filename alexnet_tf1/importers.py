@@ -5,9 +5,11 @@ WeightFileError with one line naming the file and the layer):
 - caffe_npy: bvlc_alexnet.npy / bvlc_reference_caffenet.npy (alexnet, caffenet) and
   bvlc_googlenet.npy (googlenet), caffe-tensorflow's converted layout;
 - keras_h5: Keras-applications VGG16 / VGG19 (vgg-d, vgg-e), Keras 1, 2 and 3 files;
+- keras_inception: Keras-applications InceptionV3 / InceptionResNetV2 (inception-v3,
+  inception-resnet-v2), Keras 2 and 3 files, which take RGB (x / 127.5 - 1) as they are;
 - a VGG checkpoint or train dir of this project (VGG B-E from A, as the paper started them).
 
-All published files take Caffe's input, BGR. Every path here (load_into, Classifier.from_weights,
+The Caffe and VGG files take Caffe's input, BGR. Every path here (load_into, Classifier.from_weights,
 --init-from) reverses the first conv's input channels, so the loaded net takes this project's
 one convention: RGB, 0-255, minus the mean that goes with the weights (published.py).
 """
@@ -15,7 +17,7 @@ import os
 
 import numpy as np
 
-from . import keras_h5
+from . import keras_h5, keras_inception
 from .caffe_npy import (alexnet_towers, caffe_alexnet_config, caffe_alexnet_shapes,  # noqa: F401
                         export_caffe_alexnet_npy, export_caffe_googlenet_npy,
                         load_caffe_alexnet_npy, load_caffe_googlenet_npy)
@@ -35,7 +37,9 @@ KERAS_VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 # the models a published file is read for, and what file each takes
 PUBLISHED = {'alexnet': 'bvlc_alexnet.npy', 'caffenet': 'bvlc_reference_caffenet.npy',
              'googlenet': 'bvlc_googlenet.npy', 'vgg-d': "Keras' VGG16 .h5 / .weights.h5",
-             'vgg-e': "Keras' VGG19 .h5 / .weights.h5"}
+             'vgg-e': "Keras' VGG19 .h5 / .weights.h5",
+             'inception-v3': "Keras' InceptionV3 .h5 / .weights.h5",
+             'inception-resnet-v2': "Keras' InceptionResNetV2 .h5 / .weights.h5"}
 
 
 def caffe_input(rgb, mean_bgr=CAFFE_MEAN_BGR):
@@ -54,7 +58,7 @@ def published_config(config):
 
 def published_arrays(path, config, net):
     """{(layer, tower): {key: array}} of a published file for `config`'s model, checked at the
-    file's own class count, the first conv's input channels reversed to take RGB."""
+    file's own class count, a BGR file's first conv's input channels reversed to take RGB."""
     full = config.with_(num_classes=None)
     if config.model in ('alexnet', 'caffenet'):
         return alexnet_towers(load_caffe_alexnet_npy(path, full, rgb_input=True), net)
@@ -62,6 +66,8 @@ def published_arrays(path, config, net):
         return load_caffe_googlenet_npy(path, rgb_input=True)
     if config.model in ('vgg-d', 'vgg-e'):
         return keras_h5.vgg_params(load_keras_vgg_h5(path, config.model, full, rgb_input=True))
+    if config.model in ('inception-v3', 'inception-resnet-v2'):
+        return keras_inception.load_keras_inception(path, net, config.model)
     raise not_published(config.model)
 
 

@@ -54,26 +54,19 @@ def load_keras_vgg_h5(path, model='vgg-d', config=None, rgb_input=False):
     """
     config = config or defaults_for(model)
     keras_vgg_shapes(model, config.with_(num_classes=1))     # refuses an LRN model at once
-    try:
-        f = h5py.File(path, 'r')
-    except OSError as e:
-        raise WeightFileError(f'{path}: not an HDF5 file ({e})') from None
-    try:
-        with f:
-            layers = _keras3_layers(f, model) if _is_keras3(f) else _keras2_layers(path, f)
-            data = {}
-            for name, arrays in layers:
-                if not arrays:
-                    continue            # input, pooling, flatten
-                kernels = [a for a in arrays if a.ndim in (2, 4)]
-                biases = [a for a in arrays if a.ndim == 1]
-                if len(kernels) != 1 or len(biases) != 1 or len(arrays) != 2:
-                    raise WeightFileError(f'{path}: layer {name!r} holds arrays of shapes '
-                                          f'{[a.shape for a in arrays]}, expected one kernel '
-                                          f'and one bias')
-                data[name] = (kernels[0].astype(np.float32), biases[0].astype(np.float32))
-    except (OSError, KeyError, ValueError) as e:    # h5py's errors on a damaged file
-        raise WeightFileError(f'{path}: damaged HDF5 file ({e})') from None
+    layers = read_h5(path, lambda f: _keras3_layers(f, model) if _is_keras3(f)
+                     else _keras2_layers(path, f))
+    data = {}
+    for name, arrays in layers:
+        if not arrays:
+            continue            # input, pooling, flatten
+        kernels = [a for a in arrays if a.ndim in (2, 4)]
+        biases = [a for a in arrays if a.ndim == 1]
+        if len(kernels) != 1 or len(biases) != 1 or len(arrays) != 2:
+            raise WeightFileError(f'{path}: layer {name!r} holds arrays of shapes '
+                                  f'{[a.shape for a in arrays]}, expected one kernel '
+                                  f'and one bias')
+        data[name] = (kernels[0].astype(np.float32), biases[0].astype(np.float32))
     if config.num_classes is None:        # as many classes as the file's own classifier
         config = config.with_(num_classes=int(data['predictions'][1].shape[0])
                               if 'predictions' in data else 1000)
@@ -81,6 +74,20 @@ def load_keras_vgg_h5(path, model='vgg-d', config=None, rgb_input=False):
                            'block1_conv1' if rgb_input else None)
     ours = {keras_name(l.name): l.name for l in vgg.table(model) if l.kind in ('conv', 'fc')}
     return {ours[k]: v for k, v in checked.items()}
+
+
+def read_h5(path, read):
+    """read(f) of the HDF5 file at path, whose arrays it loads; a missing, foreign or damaged
+    file is one line."""
+    try:
+        f = h5py.File(path, 'r')
+    except OSError as e:
+        raise WeightFileError(f'{path}: not an HDF5 file ({e})') from None
+    try:
+        with f:
+            return read(f)
+    except (OSError, KeyError, ValueError) as e:    # h5py's errors on a damaged file
+        raise WeightFileError(f'{path}: damaged HDF5 file ({e})') from None
 
 
 def vgg_variant(path):

@@ -81,7 +81,8 @@ def _conv2d_grad_nchw(op, grad):
 
 
 def conv(x, p, stride=1, padding='SAME', relu=True):
-    """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n)."""
+    """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n). p: {'w'} and,
+    unless batch norm follows, {'b'}."""
     if isinstance(padding, int):
         padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
     override = {}
@@ -89,7 +90,7 @@ def conv(x, p, stride=1, padding='SAME', relu=True):
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
     with tf1.get_default_graph().gradient_override_map(override):
         c = tf.nn.conv2d(x, p['w'], [1, stride, stride, 1], padding)
-    y = tf.nn.bias_add(c, p['b'])
+    y = tf.nn.bias_add(c, p['b']) if 'b' in p else c
     return tf.nn.relu(y) if relu else y
 
 
@@ -199,15 +200,21 @@ def variables(shape, w_init, b_init=0.0, decay=True, units=None):
     Safe under variable reuse (a second graph over the same variables, e.g. VGG's dense
     evaluation): a reused weight is registered for weight decay only once.
     """
+    w = weights(shape, w_init, decay)
+    b = tf1.get_variable('biases', [units] if units else shape[-1:], tf.float32,
+                         tf1.constant_initializer(b_init))
+    return {'w': w, 'b': b}
+
+
+def weights(shape, w_init, decay=True):
+    """The 'weights' variable alone (a convolution followed by batch norm has no biases)."""
     if getattr(w_init, 'seed', 0) is None:      # an unseeded TF initialiser: seed it by name
         w_init = copy.copy(w_init)
         w_init.seed = name_seed(tf1.get_variable_scope().name + '/weights')
     w = tf1.get_variable('weights', shape, tf.float32, w_init)
-    b = tf1.get_variable('biases', [units] if units else shape[-1:], tf.float32,
-                         tf1.constant_initializer(b_init))
     if decay and not any(w is v for v in tf1.get_collection(WEIGHT_DECAY)):
         tf1.add_to_collection(WEIGHT_DECAY, w)
-    return {'w': w, 'b': b}
+    return w
 
 
 def avg_pool(x, k=2, stride=2, padding='VALID'):
@@ -217,7 +224,7 @@ def avg_pool(x, k=2, stride=2, padding='VALID'):
 BN_UPDATES = 'alexnet_tf1_batch_norm_updates'
 
 
-def batch_norm(x, training, scale=False, decay=0.99, epsilon=1e-3):
+def batch_norm(x, training, scale=False, decay=0.99, epsilon=1e-3, out=None):
     """Batch normalisation (Ioffe and Szegedy 2015) over explicit variables in the current
     scope: 'beta' (and 'gamma' when `scale`), trainable; 'moving_mean', 'moving_variance', not.
 
@@ -227,6 +234,7 @@ def batch_norm(x, training, scale=False, decay=0.99, epsilon=1e-3):
     makes part of the training step; otherwise, and at test, it uses the moving averages. The
     defaults are Keras' (momentum 0.99, epsilon 1e-3, the Inception v3 and Inception-ResNet
     files' scale=False). The variables live where the layer's are; the Saver keeps them all.
+    out: a dict that receives them by name.
     """
     c = int(x.shape[-1])
     get = tf1.get_variable
@@ -234,14 +242,51 @@ def batch_norm(x, training, scale=False, decay=0.99, epsilon=1e-3):
     gamma = get('gamma', [c], tf.float32, tf1.ones_initializer()) if scale else None
     mean = get('moving_mean', [c], tf.float32, tf1.zeros_initializer(), trainable=False)
     var = get('moving_variance', [c], tf.float32, tf1.ones_initializer(), trainable=False)
-    test = tf.nn.batch_normalization(x, mean, var, beta, gamma, epsilon)
+    if out is not None:
+        out.update({k: v for k, v in (('gamma', gamma), ('beta', beta), ('moving_mean', mean),
+                                      ('moving_variance', var)) if v is not None})
+    if x.shape.rank == 4:
+        return _fused_batch_norm(x, training, beta, gamma, mean, var, decay, epsilon)
     if training is False:
-        return test
+        return tf.nn.batch_normalization(x, mean, var, beta, gamma, epsilon)
     batch_mean, batch_var = tf.nn.moments(x, list(range(x.shape.rank - 1)))
-    train = tf.nn.batch_normalization(x, batch_mean, batch_var, beta, gamma, epsilon)
+    if training is not True:
+        # the choice is made on the per-channel statistics, not on two normalised copies of x:
+        # one normalisation over the big tensor, and no gradient into the moving averages
+        batch_mean = tf.where(training, batch_mean, tf.stop_gradient(mean))
+        batch_var = tf.where(training, batch_var, tf.stop_gradient(var))
+    _update_averages(training, mean, var, batch_mean, batch_var, decay)
+    return tf.nn.batch_normalization(x, batch_mean, batch_var, beta, gamma, epsilon)
+
+
+def _update_averages(training, mean, var, batch_mean, batch_var, decay):
     on = tf.cast(training, tf.float32) if training is not True else tf.constant(1.0)
     step = (1.0 - decay) * on       # 0 when not training: the averages stay
     for v, s in ((mean, batch_mean), (var, batch_var)):
         with tf1.colocate_with(v):
             tf1.add_to_collection(BN_UPDATES, v.assign_sub(step * (v - s)))
-    return train if training is True else tf.where(training, train, test)
+
+
+def _fused_batch_norm(x, training, beta, gamma, mean, var, decay, epsilon):
+    """The same computation as one FusedBatchNormV3 kernel each way (oneDNN's on the CPU,
+    cuDNN's on a GPU) instead of moments + a chain of elementwise ops and their gradients.
+    Its batch variance is Bessel-corrected; the averages take the biased one, as above."""
+    scale = gamma if gamma is not None else tf.ones_like(beta)
+
+    def test():
+        return tf1.nn.fused_batch_norm(x, scale, beta, mean, var, epsilon,
+                                       is_training=False)[0]
+    if training is False:
+        return test()
+
+    def train():
+        y, m, v = tf1.nn.fused_batch_norm(x, scale, beta, epsilon=epsilon, is_training=True)[:3]
+        n = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+        return y, m, v * (n - 1.0) / n
+    if training is True:
+        y, m, v = train()
+    else:
+        y, m, v = tf.cond(training, train, lambda: (test(), tf.stop_gradient(mean),
+                                                    tf.stop_gradient(var)))
+    _update_averages(training, mean, var, m, v, decay)
+    return y

@@ -18,6 +18,16 @@ vgg-sample, googlenet-sample: the sample set in under 30 minutes on 2 cores; bat
 lr scaled by sqrt(batch / paper's batch) as for AlexNet, the same warm-up and cosine. VGG
 starts from Glorot-uniform weights, which keep the signal's scale through 11 layers (the
 paper's own way to start the deep nets, B-E from a trained A, is --init-from).
+inception (v2, v3): Szegedy et al. 2016 - RMSProp (decay 0.9, epsilon 1.0, TF's momentum 0.9),
+lr 0.045 times 0.94 every 2 epochs, gradient clipping at 2.0, label smoothing 0.1, batch 32
+(per replica; the paper's 50 replicas updated asynchronously, each with its own batch of 32),
+weight decay 4e-5 (TF-slim's; the paper gives none), 100 epochs, 299 crops.
+inception-v4 (v4, Inception-ResNet v1 and v2): Szegedy et al. 2017 - the same RMSProp and lr
+schedule; the paper names neither label smoothing nor clipping, so neither is on.
+inception-sample, inception-v4-sample: the sample set in under 30 minutes on 2 cores: 160 px
+crops (the nets are fully convolutional up to their global average pool; at 299 one epoch of
+Inception-ResNet-v2 took 6 minutes here), the paper's optimiser, smoothing and clipping, a
+warm-up of 2 epochs and a cosine to 0 as for the other sample presets.
 lenet5, lenet5-relu: digits at 32x32, never mirrored (a mirrored digit is not the digit),
 moved by up to 2 pixels instead of cropped (the input is the whole image), no lighting, a
 cosine schedule, weight decay. LeCun et al.'s own optimiser (stochastic diagonal
@@ -27,7 +37,14 @@ Levenberg-Marquardt) is not reproduced: SGD with momentum, each at the rate it l
 _COMMON = dict(momentum=0.9, weight_decay=5e-4, lr_schedule='plateau', patience=2,
                step_epochs=30, warmup_epochs=0, lighting=0.1, flip=True, shift=0, init=None,
                save_every=1000, print_freq=20, init_bias=None, seed=0, optimizer='momentum',
-               label_smoothing=0.0, clip_norm=None)
+               label_smoothing=0.0, clip_norm=None, lr_factor=0.1, input_size=None,
+               bn_decay=None)
+_INCEPTION = dict(_COMMON, batch_size=32, lr=0.045, epochs=100, optimizer='rmsprop',
+                  lr_schedule='exponential', lr_factor=0.94, step_epochs=2, weight_decay=4e-5,
+                  label_smoothing=0.1, clip_norm=2.0)
+_INCEPTION_SAMPLE = dict(_INCEPTION, lr=0.004, epochs=20, lr_schedule='cosine', warmup_epochs=2,
+                         clip_norm=None, bn_decay=0.9, input_size=224, save_every=100,
+                         print_freq=5)
 
 PRESETS = {
     'alexnet': dict(_COMMON, batch_size=128, lr=0.01, epochs=90, init_bias=1.0),
@@ -39,6 +56,11 @@ PRESETS = {
     'googlenet': dict(_COMMON, batch_size=128, lr=0.01, epochs=90),
     'googlenet-sample': dict(_COMMON, batch_size=32, lr=0.005, epochs=25, lr_schedule='cosine',
                              warmup_epochs=2, save_every=100, print_freq=5),
+    'inception': _INCEPTION,
+    'inception-v4': dict(_INCEPTION, label_smoothing=0.0, clip_norm=None),
+    'inception-sample': _INCEPTION_SAMPLE,
+    'inception-v4-sample': dict(_INCEPTION_SAMPLE, label_smoothing=0.0, input_size=160,
+                                epochs=16),
     'lenet5': dict(_COMMON, batch_size=32, lr=0.002, epochs=150, weight_decay=5e-4,
                    lr_schedule='cosine', lighting=0.0, flip=False, shift=2, save_every=500),
     'lenet5-relu': dict(_COMMON, batch_size=32, lr=0.05, epochs=60, weight_decay=5e-4,
@@ -49,6 +71,8 @@ PRESETS = {
 def choose(model, dataset):
     """The preset name for `model` trained on a data set called `dataset`."""
     family = 'vgg' if model.startswith('vgg') else {'caffenet': 'alexnet'}.get(model, model)
+    if model.startswith('inception'):
+        family = 'inception' if model in ('inception-v2', 'inception-v3') else 'inception-v4'
     if dataset == 'sample' and family + '-sample' in PRESETS:
         return family + '-sample'
     return family

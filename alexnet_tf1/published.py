@@ -16,8 +16,16 @@ from .weight_files import WeightFileError
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'published')
 MEAN_OF = {'alexnet': 'caffe', 'caffenet': 'caffe', 'googlenet': 'caffe',
-           'vgg-d': 'keras-vgg', 'vgg-e': 'keras-vgg'}
+           'vgg-d': 'keras-vgg', 'vgg-e': 'keras-vgg',
+           'inception-v3': 'keras-inception', 'inception-resnet-v2': 'keras-inception'}
 STORED_SIZE = 256       # the published nets' test images: shorter side 256, centre 256x256
+CROP_FRACTION = 0.875   # Google's Inception evaluation: the central 87.5%, then 299 px
+
+
+def stored_size(input_size):
+    """The stored image side a net of `input_size` takes its test crops from: 256 for the
+    224/227 nets, 342 for the 299 Inception nets (299 / 0.875, TF-slim's central crop)."""
+    return STORED_SIZE if input_size <= 227 else int(np.ceil(input_size / CROP_FRACTION))
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,10 +105,10 @@ class Published:
         return len(self.synsets)
 
 
-def for_images(mean, weights_path):
+def for_images(mean, weights_path, input_size=227):
     """The stand-in for --images: `mean` as mean_image takes it, the ILSVRC class names."""
     return Published(os.path.dirname(os.path.abspath(weights_path)),
-                     mean_image(mean, STORED_SIZE), synsets())
+                     mean_image(mean, stored_size(input_size)), synsets())
 
 
 def with_mean(prepared, spec):

@@ -23,11 +23,14 @@ class TrainError(UserError):
     """A problem the user can fix; printed as one line."""
 
 
-def open_data(data_dir):
+def open_data(data_dir, input_size=None):
+    """The prepared data; without data_dir the built-in sample set, stored large enough for
+    `input_size` (published.stored_size: 256, or 342 for 299 px crops)."""
     if data_dir:
         return open_prepared(data_dir)
     from .data.sample import ensure_sample
-    return open_prepared(ensure_sample(os.path.join(PROJECT_ROOT, 'data')))
+    size = published.stored_size(input_size or 227)
+    return open_prepared(ensure_sample(os.path.join(PROJECT_ROOT, 'data'), size))
 
 
 def _fresh_state(opts, prepared):
@@ -35,13 +38,14 @@ def _fresh_state(opts, prepared):
                    channels=int(prepared.manifest.get('channels', 3)))
     if opts.input_size:
         changes['input_size'] = opts.input_size
-    for key in ('init_bias', 'init'):
+    for key in ('init_bias', 'init', 'bn_decay'):
         if getattr(opts, key) is not None:
             changes[key] = getattr(opts, key)
     cfg = defaults_for(opts.model, **changes)
     if opts.init_from:
         cfg = importers.published_config(cfg)       # bvlc_alexnet's LRN goes with its weights
-    sched = Schedule(kind=opts.lr_schedule, lr=opts.lr, patience=opts.patience,
+    sched = Schedule(kind=opts.lr_schedule, lr=opts.lr, factor=opts.lr_factor,
+                     patience=opts.patience,
                      step_epochs=opts.step_epochs, warmup_epochs=opts.warmup_epochs,
                      epochs=opts.epochs)
     return {'model': cfg.model, 'config': cfg.to_dict(), 'global_step': 0, 'epoch': 0,
@@ -78,9 +82,11 @@ RECIPE = {
     'lr_schedule': lambda s: s['schedule']['kind'],
     'patience': lambda s: s['schedule']['patience'],
     'step_epochs': lambda s: s['schedule']['step_epochs'],
+    'lr_factor': lambda s: s['schedule']['factor'],
     'warmup_epochs': lambda s: s['schedule'].get('warmup_epochs', 0),
     'init_bias': lambda s: s['config']['init_bias'], 'init': lambda s: s['config']['init'],
     'input_size': lambda s: s['config']['input_size'],
+    'bn_decay': lambda s: s['config'].get('bn_decay', 0.99),
     'init_from': lambda s: s.get('init_from'), 'train_layers': lambda s: s.get('train_layers'),
     'lr_mult': lambda s: s.get('lr_mult'),
     'optimizer': lambda s: s.get('optimizer', 'momentum'),
@@ -147,6 +153,10 @@ def setup(args, restart=True):
     if cfg.num_classes != prepared.num_classes:
         raise TrainError(f'the run in {train_dir} has {cfg.num_classes} classes, the data '
                          f'{prepared.num_classes}; use --restart or another --train-dir')
+    if not args.data_dir and published.stored_size(cfg.input_size) != int(
+            prepared.manifest.get('image_size', 256)):
+        prepared = open_data(None, cfg.input_size)
+        state['data_dir'] = os.path.abspath(prepared.path)
     if int(prepared.manifest.get('image_size', 256)) < cfg.input_size:
         raise TrainError(f"images in {prepared.path} are {prepared.manifest.get('image_size')} px, "
                          f"smaller than the {cfg.input_size} px input")

@@ -2,6 +2,7 @@
 
 plateau (the paper): divide by 10 when the validation error has not improved for `patience`
 epochs, at most `max_drops` times. step: divide by 10 every `step_epochs` epochs, likewise.
+exponential: times `factor` every `step_epochs` epochs, without end (Inception's 0.94 every 2).
 cosine: lr * (1 + cos(pi * t)) / 2, t going from 0 after the warm-up to 1 at `epochs`
 (Loshchilov and Hutter 2017), step by step. Any kind can start with a linear warm-up from 0
 over `warmup_epochs` (Goyal et al. 2017), also step by step.
@@ -30,6 +31,8 @@ class Schedule:
         if self.kind == 'cosine' and self.epochs > self.warmup_epochs:
             t = (position - self.warmup_epochs) / (self.epochs - self.warmup_epochs)
             lr *= 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, t))))
+        if self.kind == 'exponential':
+            lr *= self.factor ** math.floor(max(0.0, position) / self.step_epochs + 1e-9)
         if position < self.warmup_epochs:
             lr *= position / self.warmup_epochs
         return lr
@@ -41,7 +44,7 @@ class Schedule:
             self.best_error, self.epochs_since_best = val_error, 0
         else:
             self.epochs_since_best += 1
-        if self.drops >= self.max_drops or self.kind == 'cosine':
+        if self.drops >= self.max_drops or self.kind in ('cosine', 'exponential'):
             return False
         if self.kind == 'step':
             due = (epoch + 1) % self.step_epochs == 0

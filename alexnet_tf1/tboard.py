@@ -56,12 +56,17 @@ class Board:
         self.writer.close()
 
 
+def _kernel(p):
+    """A layer's weights: 'w', or an Inception stem block's first unit's 'b0_0/w'."""
+    return p['w'] if 'w' in p else next(v for k, v in p.items() if k.endswith('/w'))
+
+
 def conv1_grid(g, sess):
     """The first layer's kernels, tower 0's above tower 1's (the paper's Figure 3 for AlexNet);
     None unless they read an RGB image."""
     first = next(iter(g.net.params))[0]
     towers = sorted(t for (name, t) in g.net.params if name == first)
-    weights = sess.run([g.net.params[(first, t)]['w'] for t in towers])
+    weights = sess.run([_kernel(g.net.params[(first, t)]) for t in towers])
     if weights[0].ndim != 4 or weights[0].shape[2] != 3:
         return None
     return figures.filter_grid([np.asarray(w) for w in weights])

@@ -71,10 +71,18 @@ def test_restart_sets_the_old_run_aside(tmp_path, data):
     assert state_of(td + '.old-1')['global_step'] == 2
 
 
-def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path, data):
+@pytest.mark.parametrize('extra', [
+    [],
+    # batch norm's moving statistics and RMSProp's slots are part of what must come back
+    ['--model', 'inception-v3', '--input-size', '75', '--bn-decay', '0.5',
+     '--optimizer', 'rmsprop', '--keep', '2']], ids=['alexnet', 'inception-v3'])
+def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path, data, extra):
     td = str(tmp_path / 'run')
-    cmd = [sys.executable, os.path.join(ROOT, 'run_train.py'),
-           *train_args(data, td, '--epochs', '50', '--save-every', '1')]
+    args = train_args(data, td, '--epochs', '50', '--save-every', '1')
+    if extra:
+        args[args.index('--input-size'):args.index('--input-size') + 2] = []
+    args += extra
+    cmd = [sys.executable, os.path.join(ROOT, 'run_train.py'), *args]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     for line in p.stdout:                       # kill it while it is writing step 5's checkpoint
         if 'step 1/2' in line and 'epoch 3/' in line:
@@ -84,7 +92,8 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path,
     assert p.returncode == -signal.SIGKILL
     killed_at = state_of(td)['global_step']
     assert killed_at >= 4
-    out = subprocess.run([*cmd[:-4], '--epochs', '4'], capture_output=True, text=True, cwd=ROOT)
+    resume = [a if a != '50' else '4' for a in cmd]
+    out = subprocess.run(resume, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert 'resuming' in out.stdout
     s = state_of(td)
@@ -93,7 +102,7 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path,
     # data order, crops, flips and lighting (drawn per epoch from the seed) and the same
     # dropout masks (keyed on the global step), on deterministic CPU kernels: bit-identical
     whole = str(tmp_path / 'whole')
-    assert run_train.main(train_args(data, whole, '--epochs', '4', '--save-every', '1')) == 0
+    assert run_train.main([a if a != td else whole for a in resume[2:]]) == 0
     a = tf.train.load_checkpoint(checkpoints.latest(td))
     b = tf.train.load_checkpoint(checkpoints.latest(whole))
     names = [n for n in a.get_variable_to_shape_map() if n != 'run_state']
@@ -102,6 +111,9 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path,
     for n in names:
         np.testing.assert_array_equal(a.get_tensor(n), b.get_tensor(n), err_msg=n)
     assert s['history'] == state_of(whole)['history']
+    stats = [n for n in names if n.endswith('moving_variance')]
+    if extra:       # 94 batch norms and the aux head's 2, moved away from their initial 1
+        assert len(stats) == 96 and all(np.any(a.get_tensor(n) != 1) for n in stats)
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, data, capsys):

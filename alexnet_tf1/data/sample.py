@@ -228,10 +228,12 @@ def generate(out, train_per_class=None, val_per_class=None):
     return out
 
 
-def ensure_sample(root='data'):
-    """root/sample, the prepared sample set; generated and prepared on first use."""
+def ensure_sample(root='data', size=256):
+    """root/sample, the prepared sample set; generated and prepared on first use. Another
+    stored `size` (342 for the 299 px Inception nets) is root/sample-<size>, prepared from
+    the same raw files."""
     from .prepare import prepare
-    sample = os.path.join(root, 'sample')
+    sample = os.path.join(root, 'sample' if size == 256 else f'sample-{size}')
     try:
         with open(os.path.join(sample, 'manifest.json')) as f:
             if json.load(f).get('complete') is True:
@@ -242,7 +244,7 @@ def ensure_sample(root='data'):
     if not os.path.isdir(raw):
         print(f'generating the sample set in {raw}', file=sys.stderr, flush=True)
         generate(raw)
-    prepare(raw, sample, layout='folders', progress=True, dataset='sample')
+    prepare(raw, sample, layout='folders', progress=True, dataset='sample', size=size)
     return sample
 
 

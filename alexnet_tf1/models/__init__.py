@@ -2,15 +2,17 @@
 PAPER, PAPER_TOTAL, PUBLISHED.
 
 Several names share a module (alexnet / caffenet, lenet5 / lenet5-relu, the six VGG
-configurations); get(name)
+configurations, inception v2 / v3, v4 / Inception-ResNet); get(name)
 then returns that variant's view of the module: its own TABLE, PAPER_TOTAL and PUBLISHED, and
 a build() that builds that variant whatever config.model says.
 """
 from ..errors import UnknownName
-from . import alexnet, googlenet, lenet5, vgg
+from . import alexnet, googlenet, inception_v3, inception_v4, lenet5, vgg
 
 MODELS = {'alexnet': alexnet, 'caffenet': alexnet, 'googlenet': googlenet,
-          **{name: lenet5 for name in lenet5.VARIANTS}, **{name: vgg for name in vgg.VARIANTS}}
+          **{name: lenet5 for name in lenet5.VARIANTS}, **{name: vgg for name in vgg.VARIANTS},
+          **{name: inception_v3 for name in inception_v3.VARIANTS},
+          **{name: inception_v4 for name in inception_v4.VARIANTS}}
 
 
 def get(name):
