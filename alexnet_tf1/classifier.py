@@ -35,7 +35,9 @@ class Classifier:
     def from_weights(cls, path, model, gpus='cpu', config=None):
         """A published file for `model` (importers.PUBLISHED): bvlc_alexnet.npy for 'alexnet',
         bvlc_reference_caffenet.npy for 'caffenet', bvlc_googlenet.npy for 'googlenet', a Keras
-        VGG16 / VGG19 file for 'vgg-d' / 'vgg-e'. The same loader as --init-from."""
+        VGG16 / VGG19 file for 'vgg-d' / 'vgg-e', a Keras InceptionV3 / InceptionResNetV2 file
+        for 'inception-v3' / 'inception-resnet-v2' (RGB minus 127.5; the net scales by 1/127.5
+        itself). The same loader as --init-from."""
         from .evaluate import Restored
         r = Restored.from_weights(path, model, gpus=gpus, config=config)
         if r.left:
