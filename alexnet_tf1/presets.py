@@ -25,9 +25,11 @@ weight decay 4e-5 (TF-slim's; the paper gives none), 100 epochs, 299 crops.
 inception-v4 (v4, Inception-ResNet v1 and v2): Szegedy et al. 2017 - the same RMSProp and lr
 schedule; the paper names neither label smoothing nor clipping, so neither is on.
 inception-sample, inception-v4-sample: the sample set in under 30 minutes on 2 cores: 160 px
-crops (the nets are fully convolutional up to their global average pool; at 299 one epoch of
-Inception-ResNet-v2 took 6 minutes here), the paper's optimiser, smoothing and clipping, a
-warm-up of 2 epochs and a cosine to 0 as for the other sample presets.
+crops (the nets are convolutional up to their global average pool; at 299 one epoch of
+Inception-ResNet-v2 took 6 minutes here), the papers' RMSProp at lr 0.004 with a warm-up of 2
+epochs and a cosine to 0 as for the other sample presets, batch norm decay 0.9, neither
+clipping nor label smoothing (README "The later Inception family" says why); 20 epochs for
+v2 / v3, 16 for v4 and the Inception-ResNets.
 lenet5, lenet5-relu: digits at 32x32, never mirrored (a mirrored digit is not the digit),
 moved by up to 2 pixels instead of cropped (the input is the whole image), no lighting, a
 cosine schedule, weight decay. LeCun et al.'s own optimiser (stochastic diagonal
@@ -43,8 +45,8 @@ _INCEPTION = dict(_COMMON, batch_size=32, lr=0.045, epochs=100, optimizer='rmspr
                   lr_schedule='exponential', lr_factor=0.94, step_epochs=2, weight_decay=4e-5,
                   label_smoothing=0.1, clip_norm=2.0)
 _INCEPTION_SAMPLE = dict(_INCEPTION, lr=0.004, epochs=20, lr_schedule='cosine', warmup_epochs=2,
-                         clip_norm=None, bn_decay=0.9, input_size=224, save_every=100,
-                         print_freq=5)
+                         clip_norm=None, label_smoothing=0.0, bn_decay=0.9, input_size=160,
+                         save_every=100, print_freq=5)
 
 PRESETS = {
     'alexnet': dict(_COMMON, batch_size=128, lr=0.01, epochs=90, init_bias=1.0),
@@ -59,8 +61,7 @@ PRESETS = {
     'inception': _INCEPTION,
     'inception-v4': dict(_INCEPTION, label_smoothing=0.0, clip_norm=None),
     'inception-sample': _INCEPTION_SAMPLE,
-    'inception-v4-sample': dict(_INCEPTION_SAMPLE, label_smoothing=0.0, input_size=160,
-                                epochs=16),
+    'inception-v4-sample': dict(_INCEPTION_SAMPLE, epochs=16),
     'lenet5': dict(_COMMON, batch_size=32, lr=0.002, epochs=150, weight_decay=5e-4,
                    lr_schedule='cosine', lighting=0.0, flip=False, shift=2, save_every=500),
     'lenet5-relu': dict(_COMMON, batch_size=32, lr=0.05, epochs=60, weight_decay=5e-4,
