@@ -98,6 +98,7 @@ def test_run_eval_classifies_pictures_at_299_with_a_keras_file(tmp_path, capsys)
     _, _, k3 = keras_files('inception-v3', str(tmp_path), size=299)
     pic = str(tmp_path / 'pic.jpg')
     Image.fromarray(np.random.RandomState(2).randint(0, 255, (300, 400, 3), np.uint8)).save(pic)
-    assert run_eval.main(['--init-from', k3, '--images', pic, '--gpus', 'cpu']) == 0
+    assert run_eval.main(['--init-from', k3, '--images', pic, '--gpus', 'cpu',
+                          '--sheet', str(tmp_path / 'top5.png')]) == 0
     out = capsys.readouterr().out
     assert 'inception-v3 weights' in out and '127.5' in out and 'pic.jpg' in out
