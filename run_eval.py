@@ -1,8 +1,10 @@
-"""Evaluate a checkpoint: python run_eval.py [--train-dir DIR | --checkpoint PATH].
+"""Evaluate a checkpoint: python run_eval.py [--train-dir DIR | --checkpoint PATH ...].
 
 Scores the validation split with the centre crop and with 10 crops (softmax averaged), prints
 top-1/top-5 error beside the published figures, and writes eval.json beside the checkpoint.
+--checkpoint A B C scores an ensemble: the members' softmax averaged, as the paper's 5 CNNs.
 --images FILE... prints the top-5 classes for your own pictures and writes a PNG sheet.
+--neighbours FILE... draws the six training images nearest each picture (Figure 4, right).
 """
 import argparse
 import os
@@ -19,10 +21,17 @@ def parser():
                     help='refuse a checkpoint of another model; with --init-from, the model '
                          'the file is for (' + ', '.join(sorted(MODEL_DEFAULTS)) + ')')
     ap.add_argument('--train-dir', help='default checkpoints/<model> (alexnet)')
-    ap.add_argument('--checkpoint', help="a checkpoint prefix (dir/model.ckpt-N), a directory, or "
-                                         "'best' (the train dir's best by validation error); "
-                                         'default the latest')
-    ap.add_argument('--data-dir', help="a prepared directory (default: the checkpoint's own)")
+    ap.add_argument('--checkpoint', nargs='+', metavar='PATH',
+                    help="a checkpoint prefix (dir/model.ckpt-N), a directory, or 'best' (the "
+                         "train dir's best by validation error); default the latest. Several: an "
+                         'ensemble, each resolved the same way (models and input sizes may '
+                         "differ, classes may not), their softmax averaged, each member's "
+                         'own crops; eval-ensemble.json goes beside the first (or --out)')
+    ap.add_argument('--data-dir', help="a prepared directory (default: the (first) checkpoint's "
+                                       'own)')
+    ap.add_argument('--out', metavar='FILE.json',
+                    help='where the results go (default eval.json beside the checkpoint, '
+                         'eval-ensemble.json beside the first member of an ensemble)')
     ap.add_argument('--init-from', metavar='FILE',
                     help='published weights instead of a checkpoint: bvlc_alexnet.npy (the '
                          'default --model alexnet), bvlc_reference_caffenet.npy (--model '
@@ -36,20 +45,44 @@ def parser():
                          "published per-channel mean (alexnet_tf1/published/means.txt)")
     ap.add_argument('--gpus', default='auto')
     ap.add_argument('--batch-size', type=int, default=32)
-    ap.add_argument('--images', nargs='+', metavar='FILE', help='classify these pictures')
-    ap.add_argument('--sheet', help='where the top-5 PNG sheet goes (default: beside the checkpoint)')
+    pictures = ap.add_mutually_exclusive_group()
+    pictures.add_argument('--images', nargs='+', metavar='FILE', help='classify these pictures')
+    pictures.add_argument('--neighbours', nargs='+', metavar='FILE',
+                          help="the paper's Figure 4 (right): the six training images whose "
+                               'last-hidden-layer vectors (fc7 for AlexNet) are nearest each '
+                               "picture's; prints their classes and distances, draws a PNG. The "
+                               "training set's vectors are computed once and cached beside the "
+                               'checkpoint (<checkpoint>.features.npy, float16: 8,192 bytes per '
+                               'image for AlexNet, 10.5 GB for ImageNet\'s 1.28M), made again '
+                               'when the checkpoint or the data change')
+    ap.add_argument('--sheet', help='where the top-5 or neighbours PNG goes (default: beside the '
+                                    'checkpoint, top5.png / neighbours.png)')
     return ap
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import (checkpoints, evaluate, importers, keras_h5, keras_inception,
-                             models, published)
+    from alexnet_tf1 import (checkpoints, ensemble, evaluate, importers, keras_h5,
+                             keras_inception, models, neighbours, published)
     from alexnet_tf1.errors import UserError
     from alexnet_tf1.run_setup import default_train_dir
     from alexnet_tf1.data.prepared import DataError, open_prepared
     try:
+        train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
+        if args.checkpoint and len(args.checkpoint) > 1:
+            if args.init_from or args.images or args.neighbours:
+                raise UserError('an ensemble (several --checkpoint) scores the validation '
+                                'split only: no --init-from, --images or --neighbours')
+            members = ensemble.resolve_members(args.checkpoint, train_dir, args.model)
+            result, _ = ensemble.score(members, args.data_dir, args.gpus, args.batch_size)
+            print(ensemble.report(result, models.get(result['members'][0]['model']).PUBLISHED))
+            out = args.out or ensemble.default_path(result)
+            print(f'wrote {evaluate.write_result(result, out)}')
+            return 0
         if args.init_from:
+            if args.neighbours and not args.data_dir:
+                raise DataError('--neighbours finds training images: give the prepared '
+                                '--data-dir they come from')
             if not (args.data_dir or args.images):
                 raise DataError('--init-from scores a prepared --data-dir, or classifies '
                                 '--images FILE ... (no data directory needed)')
@@ -69,8 +102,7 @@ def main(argv=None):
                 published.for_images(mean, args.init_from, restored.config.input_size)
             path = args.init_from
         else:
-            train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
-            path = checkpoints.resolve(args.checkpoint, train_dir)
+            path = checkpoints.resolve(args.checkpoint and args.checkpoint[0], train_dir)
             restored = evaluate.Restored(path, args.gpus, expect_model=args.model)
             print(evaluate.describe_checkpoint(path, restored.state))
             better = None if args.checkpoint else checkpoints.better_best(path, restored.state,
@@ -87,9 +119,15 @@ def main(argv=None):
                                    os.path.join(os.path.dirname(path), 'top5.png'))
             print('\n'.join(evaluate.classify_files(restored, prepared, args.images, sheet)))
             return 0
+        if args.neighbours:
+            sheet = args.sheet or ('neighbours.png' if args.init_from else
+                                   os.path.join(os.path.dirname(path), 'neighbours.png'))
+            print('\n'.join(neighbours.show(restored, prepared, args.neighbours, sheet,
+                                             args.batch_size)))
+            return 0
         result = evaluate.evaluate(restored, prepared, args.batch_size)
         print(evaluate.report(result, models.get(result['model']).PUBLISHED))
-        print(f'wrote {evaluate.write_result(result)}')
+        print(f'wrote {evaluate.write_result(result, args.out)}')
         return 0
     except UserError as e:
         print(f'error: {e}', file=sys.stderr)

@@ -53,6 +53,20 @@ def parser():
     ap.add_argument('--flip', action=argparse.BooleanOptionalAction,
                     help='mirror training images with p = 0.5 (the ImageNet papers; --no-flip '
                          'for digits, as LeNet-5)')
+    ap.add_argument('--crop', action=argparse.BooleanOptionalAction,
+                    help='random crops of the stored images (default); --no-crop trains on the '
+                         "whole picture scaled to the input size (the AlexNet paper's overfitting "
+                         'case, section 4.1)')
+    abl = ap.add_argument_group('ablations', "the AlexNet paper's switches, kept in the run's "
+                                "configuration (README \"The paper's experiments\")")
+    abl.add_argument('--lrn', dest='use_lrn', action=argparse.BooleanOptionalAction,
+                     help='--no-lrn: no local response normalisation (alexnet, caffenet, '
+                          'alexnet-one-tower, googlenet)')
+    abl.add_argument('--pool', choices=['3x3', '2x2'],
+                     help="max pooling: '3x3' stride 2 (overlapping, the paper's) or '2x2' "
+                          'stride 2 (s = z = 2)')
+    abl.add_argument('--activation', choices=['relu', 'tanh'],
+                     help='the hidden neurons (Figure 1; the AlexNets and cifar4)')
     ap.add_argument('--shift', type=int, help='move each training image by up to N pixels each '
                     'way (for inputs as large as the crop, e.g. digits; 0: never)')
     ap.add_argument('--init-from', metavar='FILE',

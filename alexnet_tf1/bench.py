@@ -139,7 +139,7 @@ def run(args):
             f'forward_speedup_vs_keras{suffix}': round(kf['median'] / fwd['median'], 3),
         })
     out['keras_twin'] = args.model if 'keras' in twins else None
-    out['keras_one_tower_twin'] = ('alexnet-one-tower' if 'keras_one_tower' in twins else None)
+    out['keras_one_tower_twin'] = ('alexnet-ungrouped' if 'keras_one_tower' in twins else None)
     out['process_peak_rss_mb'] = round(peak_rss_mb(), 1)
     from .ops import avx512, cpu_kernels
     out.update({'xla': bool(args.xla), 'mixed_precision': bool(args.mixed_precision and args.on_gpu),

@@ -47,6 +47,12 @@ class ModelConfig:
     lrn_span: str = 'tower'
     # batch norm's moving averages: m <- bn_decay m + (1 - bn_decay) batch statistic (Keras')
     bn_decay: float = 0.99
+    # the AlexNet paper's ablations (section 3; README "The paper's experiments"): LRN on or
+    # off; pooling '3x3' (z = 3, s = 2, overlapping) or '2x2' (z = s = 2); 'relu' or 'tanh'
+    # neurons (Figure 1). Models that have no such layer refuse the switch (models.SWITCHES).
+    use_lrn: bool = True
+    pool: str = '3x3'
+    activation: str = 'relu'
 
     def to_dict(self):
         return asdict(self)
@@ -73,6 +79,11 @@ MODEL_DEFAULTS = {
     'alexnet': {},
     # bvlc_reference_caffenet: pool before LRN (its table), Caffe's LRN over all maps
     'caffenet': dict(lrn=CAFFE_LRN, lrn_span='all'),
+    'alexnet-one-tower': {},
+    # Figure 1's four-layer CNN: CIFAR-10's 32x32 whole images, pixels minus the mean over 64
+    # (about unit scale, so that tanh does not start saturated)
+    'cifar4': dict(num_classes=10, input_size=32, init='glorot', init_bias=0.0, dropout=0.0,
+                   input_scale=1 / 64),
     'lenet5': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0,
                    input_scale=LENET_SCALE),
     'lenet5-relu': dict(num_classes=10, input_size=32, channels=1, init_bias=0.0, dropout=0.0,
@@ -80,7 +91,7 @@ MODEL_DEFAULTS = {
     # bvlc_googlenet's LRN (local_size 5, alpha 1e-4 over n, k = 1) and bias fill 0.2
     'googlenet': dict(input_size=224, lrn=CAFFE_LRN, init_bias=0.2, dropout=0.4),
     **{name: dict(input_size=224, init_std=0.01, init_bias=0.0, dropout=0.5)
-       for name in ('vgg-a', 'vgg-a-lrn', 'vgg-b', 'vgg-c', 'vgg-d', 'vgg-e')},
+       for name in ('vgg-a', 'vgg-a-lrn', 'vgg-b', 'vgg-b-5x5', 'vgg-c', 'vgg-d', 'vgg-e')},
     # Google's published Inception nets take x / 127.5 - 1: minus a mean of 127.5, scaled;
     # no biases before batch norm; TF-slim's dropout, keep 0.8
     **{name: dict(input_size=299, init_bias=0.0, dropout=0.2, input_scale=INCEPTION_SCALE)

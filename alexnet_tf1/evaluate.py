@@ -72,6 +72,9 @@ class Restored:
     def logits(self, x):
         return self.sess.run(self.g.logits, {self.g.images: x})
 
+    def close(self):
+        self.sess.close()
+
 
 def topk_errors(probs, labels, k=5):
     """(top-1, top-k) error in percent; a label counts as found if it is among the k largest."""
@@ -88,9 +91,10 @@ def n_crops(state):
     return 10 if state.get('flip', True) else 5
 
 
-def evaluate(restored, prepared, batch_size=32, split='val'):
-    """Centre crop (crop 4 of the ten) and the 10-crop average of softmax, as the paper (the
-    five unmirrored crops for a model trained without mirrors)."""
+def crop_probs(restored, prepared, batch_size=32, split='val'):
+    """(centre-crop softmax, k-crop average softmax, labels, k) over a split: crop 4 of the
+    ten, and the 10-crop average as the paper (the five unmirrored crops for a model trained
+    without mirrors)."""
     size, crops = restored.config.input_size, n_crops(restored.state)
     p1, pk, labels = [], [], []
     for x, y in pipeline.eval_batches(prepared, batch_size, crop=size, mode='ten', split=split):
@@ -99,13 +103,22 @@ def evaluate(restored, prepared, batch_size=32, split='val'):
         p1.append(p[:, 4])
         pk.append(p[:, :crops].mean(axis=1))
         labels.append(y)
-    labels = np.concatenate(labels)
-    t1, t5 = topk_errors(np.concatenate(p1), labels)
-    t1_k, t5_k = topk_errors(np.concatenate(pk), labels)
+    return np.concatenate(p1), np.concatenate(pk), np.concatenate(labels), crops
+
+
+def scores(p1, pk, labels, crops):
+    """eval.json's error fields from crop_probs' output."""
+    t1, t5 = topk_errors(p1, labels)
+    t1_k, t5_k = topk_errors(pk, labels)
+    return {'n_images': int(len(labels)), 'top1_error_1crop': t1, 'top5_error_1crop': t5,
+            f'top1_error_{crops}crop': t1_k, f'top5_error_{crops}crop': t5_k, 'crops': crops}
+
+
+def evaluate(restored, prepared, batch_size=32, split='val'):
+    """Centre crop and the 10-crop average of softmax (crop_probs), as eval.json's fields."""
     result = {'model': restored.config.model, 'checkpoint': os.path.abspath(restored.path),
               'global_step': int(restored.state['global_step']), 'dataset': prepared.dataset,
-              'n_images': int(len(labels)), 'top1_error_1crop': t1, 'top5_error_1crop': t5,
-              f'top1_error_{crops}crop': t1_k, f'top5_error_{crops}crop': t5_k, 'crops': crops}
+              **scores(*crop_probs(restored, prepared, batch_size, split))}
     if 'history' in restored.state:         # a checkpoint of this project, not published weights
         state = restored.state
         result['run'] = {'epoch': state.get('epoch'), 'seed': state.get('seed'),
@@ -144,52 +157,71 @@ def evaluate_dense(restored, prepared, batch_size, split='val'):
     return {'top1_error_dense': t1, 'top5_error_dense': t5, 'dense_scale': int(side)}
 
 
+def row(label, top1, top5):
+    """One line of the results table: a label and two error columns ('-' for no figure)."""
+    def cell(v):
+        return f'{v:>11.2f}' if v is not None else f"{'-':>11}"
+    return f'{label:62} {cell(top1)} {cell(top5)}'
+
+
+HEADER = f"{'':62} {'top-1 err %':>11} {'top-5 err %':>11}"
+
+
 def report(result, published):
     k = result.get('crops', 10)
     lines = [f"{result['model']} {result['checkpoint']} (step {result['global_step']}), "
-             f"{result['dataset']} val: {result['n_images']} images",
-             f"{'':62} {'top-1 err %':>11} {'top-5 err %':>11}",
-             f"{'this checkpoint, centre crop':62} {result['top1_error_1crop']:>11.2f} "
-             f"{result['top5_error_1crop']:>11.2f}",
-             f"{'this checkpoint, %d crops' % k:62} {result['top1_error_%dcrop' % k]:>11.2f} "
-             f"{result['top5_error_%dcrop' % k]:>11.2f}"]
+             f"{result['dataset']} val: {result['n_images']} images", HEADER,
+             row('this checkpoint, centre crop', result['top1_error_1crop'],
+                 result['top5_error_1crop']),
+             row('this checkpoint, %d crops' % k, result['top1_error_%dcrop' % k],
+                 result['top5_error_%dcrop' % k])]
     if 'top1_error_dense' in result:
-        lines.append(f"{'this checkpoint, dense, Q = %d, + mirror' % result['dense_scale']:62} "
-                     f"{result['top1_error_dense']:>11.2f} {result['top5_error_dense']:>11.2f}")
-    def cell(v):
-        return f'{v:>11.2f}' if v is not None else f"{'-':>11}"
-    for source, on, t1, t5 in published:
-        lines.append(f"{source + ' (' + on + ')':62} {cell(t1)} {cell(t5)}")
-    if result['dataset'] != 'imagenet':
-        lines.append(f"note: this data set is '{result['dataset']}', not ImageNet: its figures "
-                     f"are not comparable with the published ones.")
+        lines.append(row('this checkpoint, dense, Q = %d, + mirror' % result['dense_scale'],
+                         result['top1_error_dense'], result['top5_error_dense']))
+    lines += published_rows(published, result['dataset'])
     return '\n'.join(lines)
 
 
-def write_result(result):
-    path = os.path.join(os.path.dirname(result['checkpoint']), 'eval.json')
+def published_rows(published, dataset):
+    lines = [row(source + ' (' + on + ')', t1, t5) for source, on, t1, t5 in published]
+    if dataset != 'imagenet':
+        lines.append(f"note: this data set is '{dataset}', not ImageNet: its figures "
+                     f"are not comparable with the published ones.")
+    return lines
+
+
+def write_result(result, path=None):
+    """eval.json beside the checkpoint, or `path` (run_eval.py --out)."""
+    path = path or os.path.join(os.path.dirname(result['checkpoint']), 'eval.json')
     atomic_write_json(path, result)
     return path
 
 
+def read_picture(path, prepared):
+    """A user's picture at the stored size: (as shown, RGB uint8; as the model takes it).
+    Raises BadImage or OSError when it cannot be read."""
+    from .data.decode import load_image
+    shown = img = load_image(path, prepared.mean.shape[0])
+    if prepared.mean.shape[-1] == 1:    # a one-channel model (LeNet): luminance, ITU-R 601
+        img = np.rint(img @ np.array([0.299, 0.587, 0.114]))[..., None].astype(np.uint8)
+    return shown, img
+
+
 def classify_files(restored, prepared, files, sheet_path):
     """Top-5 classes with names for the user's pictures (10-crop average), and a PNG sheet."""
-    from .data.decode import BadImage, load_image
+    from .data.decode import BadImage
     size = restored.config.input_size
     pictures, rows, lines = [], [], []
     for f in files:
         try:
-            img = load_image(f, prepared.mean.shape[0])
+            shown, img = read_picture(f, prepared)
         except (BadImage, OSError) as e:
             lines.append(f'{f}: skipped ({e})')
             continue
-        shown = img
-        if prepared.mean.shape[-1] == 1:    # a one-channel model (LeNet): luminance, ITU-R 601
-            img = np.rint(img @ np.array([0.299, 0.587, 0.114]))[..., None].astype(np.uint8)
         crops = pipeline.preprocess_for_eval(img, prepared.mean, size, 'ten')
         p = restored.probs(crops[:n_crops(restored.state)]).mean(axis=0)
         best = np.argsort(-p)[:5]
-        preds = [(_class_name(prepared.synsets, i), float(p[i])) for i in best]
+        preds = [(class_name(prepared.synsets, i), float(p[i])) for i in best]
         lines.append(f'{f}: ' + ', '.join(f'{n} {q:.1%}' for n, q in preds))
         pictures.append(shown)
         rows.append(preds)
@@ -199,6 +231,6 @@ def classify_files(restored, prepared, files, sheet_path):
     return lines
 
 
-def _class_name(synsets, i):
+def class_name(synsets, i):
     wnid, name = synsets[i]
     return name.split(',')[0] if name else wnid

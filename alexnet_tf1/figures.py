@@ -1,5 +1,6 @@
-"""Pictures as uint8 arrays and PNG files: the conv1 filter grid (the paper's Figure 3) and a
-top-5 sheet for the user's own images (its Figure 4, left)."""
+"""Pictures as uint8 arrays and PNG files: the conv1 filter grid (the paper's Figure 3), a
+top-5 sheet for the user's own images (its Figure 4, left) and their nearest training images
+(its Figure 4, right)."""
 import numpy as np
 
 from .io_util import atomic_write_bytes
@@ -60,3 +61,22 @@ def top5_sheet(pictures, predictions, width=256):
             draw.rectangle([x0, y, x0 + int(p * (text_w - 10)), y + 14], fill=(200, 80, 80) if j == 0 else (120, 150, 200))
             draw.text((x0 + 2, y + 16), f'{name[:40]}  {p:.1%}', fill='black', font=font)
     return np.asarray(sheet)
+
+
+def neighbour_sheet(rows, tile=128, gap=4):
+    """rows: [query, neighbour 1, ...] uint8 (H, W, 3 or 1) pictures each. One row per query,
+    every picture scaled to tile x tile, gap px of white between them: the paper's Figure 4
+    (right)."""
+    from PIL import Image
+    cols = max(len(r) for r in rows)
+    out = np.full((len(rows) * (tile + gap) + gap, cols * (tile + gap) + gap, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, pic in enumerate(row):
+            pic = np.asarray(pic, np.uint8)
+            if pic.ndim == 2 or pic.shape[-1] == 1:
+                pic = np.repeat(pic.reshape(pic.shape[:2] + (1,)), 3, axis=-1)
+            if pic.shape[:2] != (tile, tile):
+                pic = np.asarray(Image.fromarray(pic).resize((tile, tile)))
+            y, x = gap + i * (tile + gap), gap + j * (tile + gap)
+            out[y:y + tile, x:x + tile] = pic
+    return out

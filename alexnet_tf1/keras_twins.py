@@ -8,7 +8,8 @@ Same layers, input size, classes, LRN constants, initialisation, dropout, L2 wei
 implementations of one computation. AlexNet's towers become keras.layers.Conv2D(groups=2) on
 conv2/4/5 (Keras 3 runs grouped convolutions on the CPU through an XLA-compiled op), and the
 LRN a small layer calling tf.nn.lrn inside each group, as ours never crosses towers.
-'alexnet-one-tower' is the one most users run: the same layers with conv2/4/5 full.
+'alexnet-ungrouped' is the one most users run: the same layers with conv2/4/5 full (torchvision's
+shape; not the paper's one-GPU net, the model 'alexnet-one-tower', which halves the kernels).
 
 A model may carry `forward_model` (a Keras model sharing its weights) when the training model
 has extra outputs (GoogLeNet's auxiliary heads): forward timings use that one.
@@ -266,7 +267,7 @@ alexnet_one_tower = _twin(lambda kit: _alexnet(kit, groups=1), 'alexnet')
 lenet5_relu = _twin(_lenet5_relu, 'lenet5-relu', init='glorot')     # Keras' own defaults
 googlenet = _twin(_googlenet, 'googlenet', init='xavier')
 
-TWINS = {'alexnet': alexnet, 'alexnet-one-tower': alexnet_one_tower,
+TWINS = {'alexnet': alexnet, 'alexnet-ungrouped': alexnet_one_tower,
          'lenet5-relu': lenet5_relu, 'googlenet': googlenet,
          'inception-v3': _twin(lambda kit: _application(kit, 'InceptionV3'), 'inception-v3'),
          'inception-resnet-v2': _twin(lambda kit: _application(kit, 'InceptionResNetV2'),
@@ -275,7 +276,7 @@ for _letter in VGG:
     TWINS[f'vgg-{_letter}'] = _twin(lambda kit, _l=_letter: _vgg(kit, _l), f'vgg-{_letter}')
 
 # the twin each registered model is compared with, beside its own (one-tower AlexNet)
-EXTRA = {'alexnet': 'alexnet-one-tower'}
+EXTRA = {'alexnet': 'alexnet-ungrouped'}
 
 
 def get(name):

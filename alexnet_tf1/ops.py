@@ -80,9 +80,12 @@ def _conv2d_grad_nchw(op, grad):
     return dx, dw
 
 
-def conv(x, p, stride=1, padding='SAME', relu=True):
+ACTIVATIONS = {'relu': tf.nn.relu, 'tanh': tf.nn.tanh}
+
+
+def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
     """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n). p: {'w'} and,
-    unless batch norm follows, {'b'}."""
+    unless batch norm follows, {'b'}. relu: whether the neuron `act` follows (ACTIVATIONS)."""
     if isinstance(padding, int):
         padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
     override = {}
@@ -91,7 +94,7 @@ def conv(x, p, stride=1, padding='SAME', relu=True):
     with tf1.get_default_graph().gradient_override_map(override):
         c = tf.nn.conv2d(x, p['w'], [1, stride, stride, 1], padding)
     y = tf.nn.bias_add(c, p['b']) if 'b' in p else c
-    return tf.nn.relu(y) if relu else y
+    return ACTIVATIONS[act](y) if relu else y
 
 
 @tf.RegisterGradient('MatMulInputGradBatched')
@@ -104,12 +107,12 @@ def _matmul_grad_batched(op, grad):
             tf.matmul(x, grad, transpose_a=True))
 
 
-def fc(x, p, relu=True):
+def fc(x, p, relu=True, act='relu'):
     override = {'MatMul': 'MatMulInputGradBatched'} if _on_cpu(x) and avx512() else {}
     with tf1.get_default_graph().gradient_override_map(override):
         m = tf.matmul(x, p['w'])
     y = tf.nn.bias_add(m, p['b'])
-    return tf.nn.relu(y) if relu else y
+    return ACTIVATIONS[act](y) if relu else y
 
 
 def lrn(x, c, left=None, right=None):

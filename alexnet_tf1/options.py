@@ -34,12 +34,17 @@ class Options:
     lighting: float = None
     flip: bool = None
     shift: int = None
+    crop: bool = None
     seed: int = 0
     optimizer: str = None
     label_smoothing: float = None
     clip_norm: float = None
     input_size: int = None
     bn_decay: float = None
+    # the paper's ablations, model switches kept in the run's config (models.SWITCHES)
+    use_lrn: bool = None
+    pool: str = None
+    activation: str = None
     # starting point and fine-tuning
     init_from: str = None
     train_layers: list = None
@@ -81,9 +86,23 @@ def resolve(args, dataset):
     if unknown:             # a flag or preset key without a field is a bug, not the user's
         raise TypeError(f'options without a field in Options: {unknown}')
     opts = Options(**values)
+    _check_switches(opts)
     for key, low, high in LIMITS:
         v = getattr(opts, key)
         if v is not None and not (low <= v and (high is None or v < high)):
             raise OptionError(f"--{key.replace('_', '-')} {v}: must be >= {low}"
                               + (f' and < {high}' if high is not None else ''))
     return opts
+
+
+SWITCH_FLAGS = {'use_lrn': lambda v: '--lrn' if v else '--no-lrn', 'pool': '--pool {}'.format,
+                'activation': '--activation {}'.format}
+
+
+def _check_switches(opts):
+    from .models import SWITCHES
+    for key, models in SWITCHES.items():
+        value = getattr(opts, key)
+        if value is not None and opts.model not in models:
+            raise OptionError(f'{SWITCH_FLAGS[key](value)}: {opts.model} has no such layers '
+                              f"(the switch is for {', '.join(models)})")

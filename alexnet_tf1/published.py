@@ -23,9 +23,12 @@ CROP_FRACTION = 0.875   # Google's Inception evaluation: the central 87.5%, then
 
 
 def stored_size(input_size):
-    """The stored image side a net of `input_size` takes its test crops from: 256 for the
-    224/227 nets, 342 for the 299 Inception nets (299 / 0.875, TF-slim's central crop)."""
-    return STORED_SIZE if input_size <= 227 else int(np.ceil(input_size / CROP_FRACTION))
+    """The stored image side a net of `input_size` takes its crops from: 256 for the 224/227
+    nets, input / 0.875 for any other size (342 for the 299 Inception nets, TF-slim's central
+    87.5%), so a crop covers the same share of the picture at every size."""
+    if 224 <= input_size <= 227:
+        return STORED_SIZE
+    return int(np.ceil(input_size / CROP_FRACTION))
 
 
 @functools.lru_cache(maxsize=1)

@@ -38,7 +38,7 @@ def _fresh_state(opts, prepared):
                    channels=int(prepared.manifest.get('channels', 3)))
     if opts.input_size:
         changes['input_size'] = opts.input_size
-    for key in ('init_bias', 'init', 'bn_decay'):
+    for key in ('init_bias', 'init', 'bn_decay', 'use_lrn', 'pool', 'activation'):
         if getattr(opts, key) is not None:
             changes[key] = getattr(opts, key)
     cfg = defaults_for(opts.model, **changes)
@@ -53,6 +53,7 @@ def _fresh_state(opts, prepared):
             'batch_size': opts.batch_size, 'momentum': opts.momentum,
             'weight_decay': opts.weight_decay, 'epochs': opts.epochs,
             'lighting': opts.lighting, 'flip': opts.flip, 'shift': opts.shift,
+            'crop': opts.crop,
             'data_dir': os.path.abspath(prepared.path),
             'dataset': prepared.dataset, 'history': [], 'init_from': opts.init_from,
             'train_layers': opts.train_layers, 'lr_mult': opts.lr_mult,
@@ -77,6 +78,7 @@ RECIPE = {
     'batch_size': lambda s: s['batch_size'], 'momentum': lambda s: s['momentum'],
     'weight_decay': lambda s: s['weight_decay'], 'lighting': lambda s: s['lighting'],
     'flip': lambda s: s.get('flip', True), 'shift': lambda s: s.get('shift', 0),
+    'crop': lambda s: s.get('crop', True),
     'seed': lambda s: s['seed'],
     'lr': lambda s: s['schedule']['lr'] / s['schedule']['factor'] ** s['schedule']['drops'],
     'lr_schedule': lambda s: s['schedule']['kind'],
@@ -87,6 +89,9 @@ RECIPE = {
     'init_bias': lambda s: s['config']['init_bias'], 'init': lambda s: s['config']['init'],
     'input_size': lambda s: s['config']['input_size'],
     'bn_decay': lambda s: s['config'].get('bn_decay', 0.99),
+    'use_lrn': lambda s: s['config'].get('use_lrn', True),
+    'pool': lambda s: s['config'].get('pool', '3x3'),
+    'activation': lambda s: s['config'].get('activation', 'relu'),
     'init_from': lambda s: s.get('init_from'), 'train_layers': lambda s: s.get('train_layers'),
     'lr_mult': lambda s: s.get('lr_mult'),
     'optimizer': lambda s: s.get('optimizer', 'momentum'),

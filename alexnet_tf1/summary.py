@@ -31,9 +31,17 @@ def layer_rows(model='alexnet', gpus='cpu', cfg=None):
     return rows
 
 
-def summarise(model='alexnet', gpus='cpu'):
-    rows = layer_rows(model, gpus)
-    return {'model': model, 'layers': rows, 'total_params': sum(r['params'] for r in rows)}
+def summarise(model='alexnet', gpus='cpu', **switches):
+    """switches: the ablations of config.py (use_lrn, pool, activation), for the models that
+    have them (models.SWITCHES)."""
+    for key, value in switches.items():
+        if value is not None and model not in models.SWITCHES[key]:
+            raise config_mod.UnknownName(f'{key} {value!r}: {model} has no such layers (the '
+                                         f"switch is for {', '.join(models.SWITCHES[key])})")
+    cfg = config_mod.defaults_for(model, **{k: v for k, v in switches.items() if v is not None})
+    rows = layer_rows(model, gpus, cfg)
+    return {'model': model, 'layers': rows, 'total_params': sum(r['params'] for r in rows),
+            'switches': {k: getattr(cfg, k) for k in models.SWITCHES if model in models.SWITCHES[k]}}
 
 
 def _table(s, paper, paper_total):
@@ -59,10 +67,15 @@ def main(argv=None):
     ap.add_argument('--model', default='alexnet', choices=sorted(models.MODELS))
     ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
     ap.add_argument('--json', action='store_true', help='print one JSON object')
+    ap.add_argument('--lrn', dest='use_lrn', action=argparse.BooleanOptionalAction,
+                    help="the paper's ablations, as run_train.py takes them")
+    ap.add_argument('--pool', choices=['3x3', '2x2'])
+    ap.add_argument('--activation', choices=['relu', 'tanh'])
     args = ap.parse_args(argv)
     try:
-        s = summarise(args.model, args.gpus)
-    except devices.DeviceError as e:
+        s = summarise(args.model, args.gpus, use_lrn=args.use_lrn, pool=args.pool,
+                      activation=args.activation)
+    except (devices.DeviceError, config_mod.UnknownName) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     if args.json:
@@ -70,6 +83,8 @@ def main(argv=None):
     else:
         module = models.get(args.model)
         print(_table(s, module.PAPER, module.PAPER_TOTAL))
+        if s['switches']:
+            print('switches: ' + ', '.join(f'{k} {v}' for k, v in s['switches'].items()))
     return 0
 
 

@@ -26,6 +26,7 @@ class Board:
             self.hist_op = tf1.summary.merge(hists)
             self.writer = tf1.summary.FileWriter(train_dir, g.graph)
         self.train_dir = train_dir
+        self.colour = None      # the last epoch's conv1 colour share per tower (colour_share)
 
     def fetches(self, step):
         return {'hist': self.hist_op} if self.hist_every and (step + 1) % self.hist_every == 0 else {}
@@ -38,8 +39,12 @@ class Board:
 
     def write_epoch(self, sess, step, top1, top5):
         self._scalars(step, {'val/top1_error': top1, 'val/top5_error': top5})
-        grid = conv1_grid(self.g, sess)
-        if grid is not None:
+        weights = conv1_weights(self.g, sess)
+        if weights is not None:
+            shares = [float(colour_share(w).mean()) for w in weights]
+            self._scalars(step, {f'conv1/colour_share_tower{t}': v for t, v in enumerate(shares)})
+            self.colour = shares
+            grid = figures.filter_grid(weights)
             png = figures.png_bytes(grid)
             image = tf1.Summary.Image(height=grid.shape[0], width=grid.shape[1], colorspace=3,
                                       encoded_image_string=png)
@@ -61,12 +66,28 @@ def _kernel(p):
     return p['w'] if 'w' in p else next(v for k, v in p.items() if k.endswith('/w'))
 
 
-def conv1_grid(g, sess):
-    """The first layer's kernels, tower 0's above tower 1's (the paper's Figure 3 for AlexNet);
-    None unless they read an RGB image."""
+def conv1_weights(g, sess):
+    """The first layer's kernels per tower, as NumPy; None unless they read an RGB image."""
     first = next(iter(g.net.params))[0]
     towers = sorted(t for (name, t) in g.net.params if name == first)
     weights = sess.run([_kernel(g.net.params[(first, t)]) for t in towers])
     if weights[0].ndim != 4 or weights[0].shape[2] != 3:
         return None
-    return figures.filter_grid([np.asarray(w) for w in weights])
+    return [np.asarray(w) for w in weights]
+
+
+def conv1_grid(g, sess):
+    """The first layer's kernels, tower 0's above tower 1's (the paper's Figure 3 for AlexNet);
+    None unless they read an RGB image."""
+    weights = conv1_weights(g, sess)
+    return None if weights is None else figures.filter_grid(weights)
+
+
+def colour_share(w):
+    """Per kernel of w (k, k, 3, n): the share of its energy off the grey axis, sum of
+    (w - its mean over R, G, B)^2 over sum of w^2. 0 for a colour-agnostic kernel (the same
+    weight on R, G and B everywhere), 2/3 for one that reads a single channel. The paper's
+    Figure 3: tower 0's kernels "largely color-agnostic", tower 1's "largely color-specific"."""
+    w = np.asarray(w, np.float64)
+    chroma = ((w - w.mean(axis=2, keepdims=True)) ** 2).sum(axis=(0, 1, 2))
+    return chroma / np.maximum((w ** 2).sum(axis=(0, 1, 2)), 1e-30)

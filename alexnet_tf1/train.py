@@ -96,10 +96,12 @@ class Trainer:
     def _epoch(self, sched, steps_per_epoch, stop):
         g, state = self.g, self.state
         start = state['batch_in_epoch']
+        whole = state.get('crop', True) is False       # --no-crop: the whole picture, scaled
         batches = pipeline.train_batches(
-            self.prepared, self.batch, crop=self.cfg.input_size, seed=state['seed'],
-            epoch=state['epoch'], lighting_std=state['lighting'], start_batch=start,
-            flip=state.get('flip', True), shift=state.get('shift', 0))
+            self.prepared, self.batch, crop=None if whole else self.cfg.input_size,
+            seed=state['seed'], epoch=state['epoch'], lighting_std=state['lighting'],
+            start_batch=start, flip=state.get('flip', True), shift=state.get('shift', 0),
+            resize=self.cfg.input_size if whole else None)
         progress = Progress(f"epoch {state['epoch'] + 1}/{state['epochs']}", steps_per_epoch,
                             start=start, every=self.opts.print_freq)
         try:
@@ -125,6 +127,9 @@ class Trainer:
                                    f"{state['global_step'] + 1} (epoch {state['epoch'] + 1})")
                 state['global_step'] += 1
                 state['batch_in_epoch'] = b + 1
+                seen = state.setdefault('epoch_train', [0.0, 0])    # kept by a resumed run
+                seen[0] += float(out['top1']) * len(y)
+                seen[1] += len(y)
                 self.board.write_step(out, state['global_step'], lr)
                 note = self._spike(out['xent'])
                 progress.step(b + 1, len(y), t_done - t_wait, t_run - t_wait, loss=out['loss'],
@@ -156,11 +161,19 @@ class Trainer:
         top1, top5 = self.validate()
         improved = top1 < sched.best_error
         dropped = sched.end_epoch(state['epoch'], top1)
+        wrong, seen = state.pop('epoch_train', None) or (0.0, 0)
         state['history'].append({'epoch': state['epoch'] + 1, 'step': state['global_step'],
-                                 'val_top1_error': top1, 'val_top5_error': top5})
+                                 'val_top1_error': top1, 'val_top5_error': top5,
+                                 # the paper's Figure 1 measure: the epoch's training batches,
+                                 # augmented and with dropout, as they were trained on
+                                 'train_top1_error': wrong / seen if seen else None})
         print(f"epoch {state['epoch'] + 1}: validation top-1 error {top1:.1%}, top-5 {top5:.1%}"
               + (f"; lr now {sched.lr:g}" if dropped else ''))
         self.board.write_epoch(self.sess, state['global_step'], top1, top5)
+        if self.board.colour and len(self.board.colour) > 1:
+            state['history'][-1]['conv1_colour_share'] = self.board.colour
+            print('conv1 colour share (Figure 3; 0 = grey, 2/3 = one channel): ' + ', '.join(
+                f'tower {t} {v:.3f}' for t, v in enumerate(self.board.colour)))
         state['epoch'] += 1
         state['batch_in_epoch'] = 0
         self._save(sched, best=improved)

@@ -175,3 +175,15 @@ def test_vgg16_dense_evaluation_at_224_equals_the_fc_net():
     sess.close()
     np.testing.assert_allclose(dn, fc, rtol=1e-4, atol=1e-5 * np.abs(fc).max())
     assert big.shape == (1, 1, 1, 10)
+
+
+def test_b_5x5_is_b_with_each_pair_of_3x3_one_5x5():
+    # section 4.1: B's blocks each become one 5x5 conv of the same width; 8 weight layers
+    widths = (3, 64, 128, 256, 512, 512)
+    by_hand = sum(5 * 5 * a * b + b for a, b in zip(widths, widths[1:])) + \
+        (7 * 7 * 512 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
+    _, net = build_224('vgg-b-5x5')
+    assert count(net) == by_hand == models.get('vgg-b-5x5').PAPER_TOTAL
+    assert [tuple(p['w'].shape[:2]) for k, p in net.params.items() if k[0].startswith('conv')] \
+        == [(5, 5)] * 5
+    assert net.end_points['pool5'][0].shape[1:].as_list() == [7, 7, 512]

@@ -80,6 +80,25 @@ def preprocess_for_eval(image, mean, crop=227, mode='center'):
     raise ValueError(f"mode must be 'center' or 'ten', not {mode!r}")
 
 
+def resize_matrix(n_in, n_out):
+    """(n_out, n_in) bilinear interpolation weights with half-pixel centres (TF's and
+    Pillow's convention without antialiasing): row i holds the weights of output pixel i,
+    summing to 1, so a constant (the mean, a lighting offset) stays that constant."""
+    pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    m = np.zeros((n_out, n_in), np.float32)
+    np.add.at(m, (np.arange(n_out), lo), 1 - (pos - lo))
+    np.add.at(m, (np.arange(n_out), hi), pos - lo)
+    return m
+
+
+def resize_batch(x, size):
+    """(B, H, W, C) -> (B, size, size, C) bilinear, as two matrix products."""
+    ry, rx = resize_matrix(x.shape[1], size), resize_matrix(x.shape[2], size)
+    return np.einsum('yh,bhwc,xw->byxc', ry, x, rx, optimize=True).astype(np.float32)
+
+
 # ---- the per-epoch plan ------------------------------------------------------------------
 
 def epoch_plan(n, seed=0, epoch=0, max_y=0, max_x=0, shift=0):
@@ -167,7 +186,7 @@ def _fill_train(split, idx, ys, xs, flips, offsets, win, out, shifts=None):
 
 
 def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, lighting_std=0.1,
-                  split='train', prefetch=4, threads=1, start_batch=0, shift=0):
+                  split='train', prefetch=4, threads=1, start_batch=0, shift=0, resize=None):
     """Iterate over ONE epoch of augmented training batches: (float32 (B, crop, crop, C),
     int32 (B,)).
 
@@ -178,7 +197,9 @@ def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, li
     mirror with p = 0.5 (flip=False: never), minus the mean image at the same window, plus
     lighting_offset(eigval, eigvec, alpha) with alpha ~ N(0, lighting_std) per image per
     presentation (skipped if the data has no PCA, e.g. 1-channel, or lighting_std == 0);
-    shift > 0 then moves the result by up to that many pixels each way (shift_image).
+    shift > 0 then moves the result by up to that many pixels each way (shift_image);
+    resize (with crop=None) scales the whole image to resize x resize (the AlexNet paper's
+    "without this scheme" case: no crops, the whole 256 picture at 227).
     Same (seed, epoch) -> same batches, whatever prefetch and threads are. start_batch skips
     that many batches of the epoch without reading them (a run resumed mid-epoch).
 
@@ -220,7 +241,7 @@ def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, li
                         f.result()
                 else:
                     _fill_train(*jobs[0])
-                yield out, s.labels[idx]
+                yield (resize_batch(out, resize) if resize else out), s.labels[idx]
         finally:
             if pool:
                 pool.shutdown(wait=True)

@@ -9,6 +9,12 @@ LRN's window stays inside its tower (config.lrn_span 'tower', the paper's) or sp
 ('all', Caffe's one LRN layer after the group concat: bvlc_alexnet, CaffeNet). For 'all' each
 tower's LRN runs on its own device over its maps plus the depth_radius maps just across the
 boundary; those few maps are sliced on the other tower's device, so only they cross.
+
+alexnet-one-tower is the paper's "one GPU" net of section 3.2: half of each conv layer's
+kernels in one tower, except conv5, which keeps all 256 ("we did not halve the size of the
+final convolutional layer (nor the fully-connected layers which follow)", so that the two
+nets have about the same number of parameters). The paper's ablations are config switches:
+use_lrn, pool ('3x3' overlapping or '2x2'), activation ('relu' or 'tanh').
 """
 import contextlib
 from dataclasses import dataclass, replace
@@ -66,7 +72,12 @@ PAPER_TOTAL = 60_965_224
 
 # bvlc_reference_caffenet: "the order of pooling and normalization layers is switched"
 CAFFENET_TABLE = tuple(replace(layer, pool_first=True) if layer.lrn else layer for layer in TABLE)
+# section 3.2's one-GPU net: TABLE's per-tower half of conv1-conv4, conv5 and fc6-fc7 whole
+ONE_TOWER_TABLE = tuple(replace(layer, units=2 * layer.units)
+                        if layer.name in ('conv5', 'fc6', 'fc7') else layer for layer in TABLE)
+ONE_TOWER_TOTAL = 59_798_312    # derived in tests/test_ablations.py; the paper gives none
 SPANS = ('tower', 'all')
+POOLS = {'3x3': (3, 2), '2x2': (2, 2)}      # (z, s): section 3.4's overlapping, and not
 
 
 @dataclass
@@ -88,11 +99,11 @@ def tower_scope(t, reuse=None):
         yield
 
 
-def _towers_of(layer, config):
+def _towers_of(layer, config, towers):
     """fc8 lives whole on tower 0 (cuda-convnet2) unless config.fc8 == 'split'."""
     if layer.name == 'fc8' and config.fc8 != 'split':
         return (0,)
-    return tuple(range(TOWERS))
+    return tuple(range(towers))
 
 
 def _units(layer, config, towers):
@@ -103,46 +114,48 @@ def _units(layer, config, towers):
     return config.num_classes // len(towers)
 
 
-def build(images, config, devices, training=False, table=TABLE):
+def build(images, config, devices, training=False, table=TABLE, towers=TOWERS):
     """images: float32 NHWC (mean-subtracted). Returns Net with logits [batch, num_classes]."""
-    if len(devices) != TOWERS:
-        raise ValueError(f'AlexNet needs {TOWERS} tower devices, got {devices}')
+    if len(devices) != towers:
+        raise ValueError(f'AlexNet needs {towers} tower devices, got {devices}')
     if config.lrn_span not in SPANS:
         raise ValueError(f"lrn_span {config.lrn_span!r}: choose from {', '.join(SPANS)}")
+    if config.pool not in POOLS:
+        raise ValueError(f"pool {config.pool!r}: choose from {', '.join(POOLS)}")
     end, params = {}, {}
-    prev = [images] * TOWERS
+    prev = [images] * towers
     for layer in table:
-        towers = _towers_of(layer, config)
-        outs = [None] * TOWERS
-        for t in towers:
+        on = _towers_of(layer, config, towers)
+        outs = [None] * towers
+        for t in on:
             with tf1.device(devices[t]), tower_scope(t):
                 x = tf.concat(prev, axis=-1, name=f'{layer.name}_input') if layer.reads == 'both' \
                     else prev[t]
-                outs[t] = _apply(layer, x, config, _units(layer, config, towers), params, t,
-                                 end, training)
-        for step in layer.after:
+                outs[t] = _apply(layer, x, config, _units(layer, config, on), params, t,
+                                 end, training, devices)
+        for step in [s for s in layer.after if s != 'lrn' or config.use_lrn]:
             outs = _lrn(layer, outs, config, devices, end) if step == 'lrn' else \
-                _pool(layer, outs, devices, end)
+                _pool(layer, outs, config, devices, end)
         prev = outs
-    logits = prev[0] if len(_towers_of(table[-1], config)) == 1 else tf.concat(prev, -1)
+    logits = prev[0] if len(_towers_of(table[-1], config, towers)) == 1 else tf.concat(prev, -1)
     return Net(tf.identity(logits, name='logits'), end, params, tuple(devices))
 
 
-def _apply(layer, x, config, units, params, t, end, training):
+def _apply(layer, x, config, units, params, t, end, training, devices):
     bias = layer.bias * config.init_bias
     if layer.kind == 'fc' and x.shape.rank == 4:
         x = ops.flatten(x)          # (h, w, c) order, as Caffe's fc6 rows
     with tf1.variable_scope(layer.name):
         if layer.kind == 'conv':
             p = ops.params([layer.k, layer.k, int(x.shape[-1]), units], config.init_std, bias)
-            y = ops.conv(x, p, layer.stride, layer.padding, layer.relu)
+            y = ops.conv(x, p, layer.stride, layer.padding, layer.relu, config.activation)
         else:
             p = ops.params([int(x.shape[-1]), units], config.init_std, bias)
-            y = ops.fc(x, p, layer.relu)
+            y = ops.fc(x, p, layer.relu, config.activation)
             if layer.dropout:
                 y = ops.dropout(y, config.dropout, training)
     params[(layer.name, t)] = p
-    end.setdefault(layer.name, [None] * TOWERS)[t] = y
+    end.setdefault(layer.name, [None] * len(devices))[t] = y
     return y
 
 
@@ -152,25 +165,26 @@ def _lrn(layer, xs, config, devices, end):
     r, name = config.lrn.depth_radius, f'lrn{layer.name[-1]}'
     halo = {}
     if config.lrn_span == 'all' and r:
-        for t in range(TOWERS):
+        for t in range(len(xs)):
             with tf1.device(devices[t]), tower_scope(t), tf.name_scope(f'{name}_halo'):
                 halo[t] = (xs[t][..., :r] if t > 0 else None,          # to the tower before
-                           xs[t][..., -r:] if t < TOWERS - 1 else None)  # to the tower after
+                           xs[t][..., -r:] if t < len(xs) - 1 else None)  # to the tower after
     outs = []
-    for t in range(TOWERS):
+    for t in range(len(xs)):
         with tf1.device(devices[t]), tower_scope(t), tf.name_scope(name):
             left = halo[t - 1][1] if halo and t > 0 else None
-            right = halo[t + 1][0] if halo and t < TOWERS - 1 else None
+            right = halo[t + 1][0] if halo and t < len(xs) - 1 else None
             outs.append(ops.lrn(xs[t], config.lrn, left, right))
     end[name] = outs
     return outs
 
 
-def _pool(layer, xs, devices, end):
+def _pool(layer, xs, config, devices, end):
     name, outs = f'pool{layer.name[-1]}', []
-    for t in range(TOWERS):
+    k, stride = POOLS[config.pool]
+    for t in range(len(xs)):
         with tf1.device(devices[t]), tower_scope(t), tf.name_scope(name):
-            outs.append(ops.max_pool(xs[t]))
+            outs.append(ops.max_pool(xs[t], k, stride))
     end[name] = outs
     return outs
 
@@ -195,4 +209,7 @@ CAFFENET_PUBLISHED = (
 
 VARIANTS = {'caffenet': SimpleNamespace(TOWERS=TOWERS, TABLE=CAFFENET_TABLE, PAPER=PAPER,
                                         PAPER_TOTAL=PAPER_TOTAL, PUBLISHED=CAFFENET_PUBLISHED,
-                                        build=partial(build, table=CAFFENET_TABLE))}
+                                        build=partial(build, table=CAFFENET_TABLE)),
+            'alexnet-one-tower': SimpleNamespace(
+                TOWERS=1, TABLE=ONE_TOWER_TABLE, PAPER={}, PAPER_TOTAL=ONE_TOWER_TOTAL,
+                PUBLISHED=PUBLISHED, build=partial(build, table=ONE_TOWER_TABLE, towers=1))}

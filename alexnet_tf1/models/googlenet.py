@@ -139,7 +139,7 @@ def _layer(layer, x, config, init, dropout, training):
     if layer.kind == 'avgpool':
         return ops.avg_pool(x, layer.k, layer.stride, layer.padding), None
     if layer.kind == 'lrn':
-        return ops.lrn(x, config.lrn), None
+        return (ops.lrn(x, config.lrn) if config.use_lrn else x), None
     if layer.kind == 'dropout':
         return ops.dropout(x, dropout, training), None
     if layer.kind == 'fc':

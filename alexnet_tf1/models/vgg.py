@@ -2,7 +2,8 @@
 recognition", ICLR 2015): configurations A, A-LRN, B, C, D (VGG16) and E (VGG19).
 
 CONFIGS is the paper's Table 1, one string per block: '64' is a 3x3 conv with 64 maps
-(stride 1, pad 1), '1x1-256' configuration C's 1x1 conv, 'LRN' A-LRN's normalisation (the
+(stride 1, pad 1), '1x1-256' configuration C's 1x1 conv ('5x5-64' a 5x5 one, for the
+shallower B of section 4.1), 'LRN' A-LRN's normalisation (the
 AlexNet paper's constants, config.lrn, as the VGG paper used Krizhevsky's). Every block ends in
 a 2x2/2 max-pool; then FC-4096, FC-4096, FC-num_classes, ReLU everywhere, dropout 0.5 after
 the first two FC layers. Init: N(0, config.init_std = 0.01) weights and config.init_bias = 0
@@ -29,18 +30,24 @@ CONFIGS = {
     'vgg-c':     ('64 64',  '128 128', '256 256 1x1-256', '512 512 1x1-512', '512 512 1x1-512'),
     'vgg-d':     ('64 64',  '128 128', '256 256 256',     '512 512 512',     '512 512 512'),
     'vgg-e':     ('64 64',  '128 128', '256 256 256 256', '512 512 512 512', '512 512 512 512'),
+    # section 4.1's shallow comparison: B "with each pair of 3x3 conv. layers replaced with a
+    # single 5x5 conv. layer (which has the same receptive field)"
+    'vgg-b-5x5': ('5x5-64', '5x5-128', '5x5-256',         '5x5-512',         '5x5-512'),
 }
 FC = (4096, 4096)
 
 # SPEC.md section 3: trainable parameters with 1000 classes at 224x224.
 PAPER_TOTAL = {'vgg-a': 132_863_336, 'vgg-a-lrn': 132_863_336, 'vgg-b': 133_047_848,
-               'vgg-c': 133_638_952, 'vgg-d': 138_357_544, 'vgg-e': 143_667_240}
+               'vgg-c': 133_638_952, 'vgg-d': 138_357_544, 'vgg-e': 143_667_240,
+               'vgg-b-5x5': 134_503_528}    # no published count: derived in tests/test_vgg.py
 
 # (source, set, top-1 error %, top-5 error %); single scale is S = Q = 256.
 _SINGLE = {'vgg-a': (29.6, 10.4), 'vgg-a-lrn': (29.7, 10.5), 'vgg-b': (28.7, 9.9),
            'vgg-c': (28.1, 9.4), 'vgg-d': (27.0, 8.8), 'vgg-e': (27.3, 9.0)}
 PUBLISHED = {name: (('paper, single scale S = Q = 256', 'ILSVRC-2012 val') + _SINGLE[name],)
-             for name in CONFIGS}
+             for name in _SINGLE}
+PUBLISHED['vgg-b-5x5'] = (('paper, section 4.1: 7 points more top-1 error than B (centre crop)',
+                           'ILSVRC-2012 val', None, None),)
 PUBLISHED['vgg-d'] += (
     ('paper, scale jittering S in [256, 512]', 'ILSVRC-2012 val', 25.6, 8.1),
     ('paper, multi-crop + dense', 'ILSVRC-2012 val', 24.4, 7.2),
@@ -73,7 +80,7 @@ def table(variant):
                 layers.append(Layer(f'lrn{b}', 'lrn'))
                 continue
             i += 1
-            k, units = (1, token[4:]) if token.startswith('1x1-') else (3, token)
+            k, units = (int(token[0]), token[4:]) if '-' in token else (3, token)
             layers.append(Layer(f'conv{b}_{i}', 'conv', int(units), k))
         layers.append(Layer(f'pool{b}', 'pool'))
     layers += [Layer('fc6', 'fc', FC[0], dropout=True), Layer('fc7', 'fc', FC[1], dropout=True),

@@ -1,0 +1,96 @@
+"""python -m alexnet_tf1.experiments: arms are train dirs that continue, the budget stops
+cleanly, and the tables compute what they say (issue 16)."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from alexnet_tf1 import config, devices, experiments, graph
+from alexnet_tf1.tf_compat import tf1
+from tiny_run import tiny_prepared
+
+
+def _hist(errors):
+    return [{'epoch': i + 1, 'train_top1_error': e} for i, e in enumerate(errors)]
+
+
+def test_epochs_to_25_is_the_first_epoch_at_or_under_it():
+    assert experiments.epochs_to(_hist([0.9, 0.5, 0.25, 0.1])) == 3
+    assert experiments.epochs_to(_hist([0.9, 0.3])) is None
+    assert experiments.epochs_to(_hist([None, 0.2])) == 2
+
+
+def test_each_neuron_gets_its_fastest_rate_and_the_ratio_is_of_those():
+    arms = {'relu-lr0.01': {'status': 'done', 'history': _hist([0.8, 0.5, 0.3, 0.2])},
+            'relu-lr0.1': {'status': 'done', 'history': _hist([0.5, 0.2, 0.1, 0.1])},
+            'tanh-lr0.01': {'status': 'done', 'history': _hist([0.9, 0.7, 0.5, 0.4, 0.3, 0.24])},
+            'tanh-lr0.1': {'status': 'done', 'history': _hist([0.9, 0.9, 0.9, 0.9, 0.9, 0.9])}}
+    lines, summary, png = experiments.relu_vs_tanh_table(arms)
+    assert summary['chosen'] == {'relu': 'relu-lr0.1', 'tanh': 'tanh-lr0.01'}
+    assert summary['epochs_to_25'] == {'relu': 2, 'tanh': 6} and summary['ratio'] == 3.0
+    assert png.ndim == 3 and png.shape[2] == 3
+    assert any('3.0x' in line for line in lines)
+
+
+def test_ablation_changes_are_against_the_default_beside_the_papers():
+    arms = {'default': {'status': 'done', 'top1_error_10crop': 10.0, 'top5_error_10crop': 1.0},
+            'no-lrn': {'status': 'done', 'top1_error_10crop': 12.5, 'top5_error_10crop': 0.5},
+            'pool-2x2': {'status': 'not run: out of budget'}}
+    lines, summary, _ = experiments.ablations_table(arms)
+    assert summary['no-lrn'] == {'top1_change': 2.5, 'top5_change': -0.5, 'paper': (1.4, 1.2)}
+    assert summary['pool-2x2']['top1_change'] is None
+    assert any(line.startswith('pool-2x2') and 'out of budget' in line for line in lines)
+
+
+def test_relu_and_tanh_nets_start_from_the_same_weights():
+    values = []
+    for act in ('relu', 'tanh'):
+        g = graph.build(config.defaults_for('cifar4', activation=act),
+                        devices.resolve('cpu', towers=1), seed=3, train=False)
+        with g.graph.as_default(), tf1.Session(graph=g.graph) as sess:
+            sess.run(tf1.global_variables_initializer())
+            values.append(sess.run({v.op.name: v for v in tf1.global_variables()}))
+    assert values[0].keys() == values[1].keys() and len(values[0]) >= 8
+    for name in values[0]:
+        np.testing.assert_array_equal(values[0][name], values[1][name])
+
+
+def test_budget_zero_runs_nothing_then_the_same_command_finishes_and_keeps_done_arms(
+        tmp_path, capsys):
+    data = tiny_prepared(str(tmp_path))
+    out = str(tmp_path / 'exp')
+    argv = ['relu-vs-tanh', '--data-dir', data, '--out', out, '--lrs', '0.01', '--epochs', '1',
+            '--gpus', 'cpu']
+    assert experiments.main(argv + ['--budget-minutes', '0']) == 0
+    with open(os.path.join(out, 'relu-vs-tanh', 'result.json')) as f:
+        doc = json.load(f)
+    assert {a['status'] for a in doc['arms'].values()} == {'not run: out of budget'}
+    assert 'unfinished' in capsys.readouterr().out
+
+    assert experiments.main(argv) == 0
+    with open(os.path.join(out, 'relu-vs-tanh', 'result.json')) as f:
+        doc = json.load(f)
+    assert [a['status'] for a in doc['arms'].values()] == ['done', 'done']
+    assert all(0 <= a['history'][0]['train_top1_error'] <= 1 for a in doc['arms'].values())
+    png = os.path.join(out, 'relu-vs-tanh', 'relu-vs-tanh-seed0.png')
+    import imageio.v3 as iio
+    assert iio.imread(png).shape == (420, 640, 3)
+    # a finished arm is not trained again
+    ckpt = os.path.join(out, 'relu-vs-tanh', 'arms', 'relu-lr0.01-seed0', 'checkpoint')
+    before = os.stat(ckpt).st_mtime_ns
+    assert experiments.main(argv) == 0
+    assert os.stat(ckpt).st_mtime_ns == before
+
+
+def test_a_directory_that_is_not_prepared_is_one_line(tmp_path, capsys):
+    assert experiments.main(['ablations', '--data-dir', str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error:') and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('bad', ['0.01,x', '0', '-1'])
+def test_bad_rates_are_one_line(bad, capsys):
+    with pytest.raises(SystemExit):
+        experiments.main(['relu-vs-tanh', '--lrs', bad])
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
