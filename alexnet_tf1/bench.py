@@ -46,7 +46,7 @@ def check_flags(args, placement):
 
 
 def run(args):
-    from . import devices, flops, models
+    from . import devices, flops, machine, models
     if args.intra_threads or args.inter_threads:
         # otherwise the first session's thread counts become every CPU session's (TF's global
         # intra-op pool), and the matmul ceiling would be measured with ours
@@ -59,6 +59,7 @@ def run(args):
     module = models.get(args.model)
     placement = devices.resolve(args.gpus, towers=getattr(module, 'TOWERS', 1))
     notes = check_flags(args, placement)
+    busy_before = machine.others_busy()     # before this process loads the CPUs itself
     config = flops.default_config(args.model)
 
     rng = np.random.default_rng(0)
@@ -141,6 +142,8 @@ def run(args):
     out['keras_twin'] = args.model if 'keras' in twins else None
     out['keras_one_tower_twin'] = ('alexnet-ungrouped' if 'keras_one_tower' in twins else None)
     out['process_peak_rss_mb'] = round(peak_rss_mb(), 1)
+    out['machine'] = machine.describe(busy_before, out['matmul_ms_spread'], args.intra_threads,
+                                      args.inter_threads)
     from .ops import avx512, cpu_kernels
     out.update({'xla': bool(args.xla), 'mixed_precision': bool(args.mixed_precision and args.on_gpu),
                 'mixed_precision_requested': bool(args.mixed_precision),
@@ -196,6 +199,8 @@ def print_report(r):
     print(f"  machine: fp32 matmul {r['matmul_size']}^2 {r['machine_matmul_gflops']:.1f} GFLOP/s; "
           f"ours training reaches {r['train_fraction_of_matmul_peak']:.1%} of it "
           f"(training = 3x forward FLOPs)")
+    from .machine import line
+    print('  ' + line(r['machine']))
     print(f"  peak RSS: ours {r['peak_rss_mb']:.0f} MB (before any Keras model was built), "
           f"whole run {r['process_peak_rss_mb']:.0f} MB")
     print(f"  flags: xla {'on' if r['xla'] else 'off'}, mixed precision "

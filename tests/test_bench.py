@@ -2,6 +2,7 @@
 arithmetic, and the Keras twin is the same network as ours (no speed is asserted)."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -154,6 +155,13 @@ def test_bench_command_prints_every_key(model):
     ms = [row['ms'] for row in prof['by_op_type']]
     assert ms == sorted(ms, reverse=True) and sum(ms) <= prof['op_time_sum_ms'] + 0.5
     assert 0 < sum(row['share'] for row in prof['by_op_type']) <= 1.001
+    # what it ran on (issue 17): against /proc/cpuinfo and os.cpu_count(), read here
+    m = out['machine']
+    assert m['logical_cpus'] == os.cpu_count() and m['cpu_model'] == _first_model_name()
+    assert m['isa_path'] in ('AVX-512', 'AVX2', 'below AVX2')
+    assert m['tensorflow'] and m['tf_intra_op_threads'] >= 1 and m['tf_inter_op_threads'] >= 1
+    assert m['matmul_interquartile_spread'] >= 0 and isinstance(m['other_load'], bool)
+    assert m['others_busy_before'] is None or 0 <= m['others_busy_before'] <= 1
     if model == 'alexnet':
         assert out['gflops_per_image'] == pytest.approx(1.449, abs=0.001)
     if out['keras_train_ms'] is not None:
@@ -169,6 +177,31 @@ def test_bench_command_prints_every_key(model):
         assert any(row['layer'].startswith(('conv', 'fc')) for row in prof['by_layer'])
         assert out['train_speedup_vs_keras_one_tower'] == pytest.approx(
             out['keras_one_tower_train_ms'] / out['train_ms'], rel=0.01)
+
+
+def _first_model_name():
+    with open('/proc/cpuinfo') as f:
+        return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/cpuinfo'), reason='reads /proc/cpuinfo')
+def test_onednn_reports_the_isa_path_we_name(monkeypatch):
+    # oneDNN's own verbose line, from a child process, against machine.isa_path() under the cap
+    from alexnet_tf1 import machine
+    with open('/proc/cpuinfo') as f:
+        flags = next(line for line in f if line.startswith('flags')).split()
+    if 'avx2' not in flags:
+        pytest.skip('no AVX2 on this CPU')
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2')
+    machine.onednn.cache_clear()
+    try:
+        d = machine.onednn()
+    finally:
+        machine.onednn.cache_clear()
+    assert machine.isa_path() == 'AVX2'
+    assert re.fullmatch(r'\d+\.\d+(\.\d+)?', d['version'])
+    assert 'AVX2' in d['isa'] and 'AVX-512' not in d['isa']
+    assert d['threads'] >= 1
 
 
 def test_nchw_on_cpu_is_refused_in_one_line(capsys):
