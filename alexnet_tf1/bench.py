@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from .bench_timing import (build_keras, build_matmul, build_ours, data_figures, measure,
-                           peak_rss_mb, profile_step, spread)
+                           measure_eval, peak_rss_mb, profile_step, spread)
 from .errors import UserError
 
 
@@ -139,6 +139,14 @@ def run(args):
             f'train_speedup_vs_keras{suffix}': round(kt['median'] / train['median'], 3),
             f'forward_speedup_vs_keras{suffix}': round(kf['median'] / fwd['median'], 3),
         })
+    # the 10-crop protocol: a batch of b crops is b / 10 images
+    out['eval_images_per_s_10crop'] = round(b / 10 / (fwd['median'] / 1000), 2)
+    out['keras_predict_ms'] = out['eval_speedup_vs_keras_predict'] = None
+    if 'keras' in twins:
+        e_ours, e_keras = measure_eval(ours, twins['keras'], args.steps, args.warmup)
+        ours_ms, keras_ms = spread(e_ours)['median'], spread(e_keras)['median']
+        out.update(keras_predict_ms=keras_ms, eval_forward_ms=ours_ms,
+                   eval_speedup_vs_keras_predict=round(keras_ms / ours_ms, 3))
     out['keras_twin'] = args.model if 'keras' in twins else None
     out['keras_one_tower_twin'] = ('alexnet-ungrouped' if 'keras_one_tower' in twins else None)
     out['process_peak_rss_mb'] = round(peak_rss_mb(), 1)
@@ -193,6 +201,10 @@ def print_report(r):
         suffix = '' if key == 'keras' else '_one_tower'
         print(f"  {'':<26} ours is {r[f'forward_speedup_vs_keras{suffix}']:.2f}x forward, "
               f"{r[f'train_speedup_vs_keras{suffix}']:.2f}x training")
+    print(f"  evaluation, 10 crops an image: {r['eval_images_per_s_10crop']:.1f} images/s" +
+          (f"; on the same crops ours {r['eval_forward_ms']:.1f} ms against Keras predict() "
+           f"{r['keras_predict_ms']:.1f} ms: {r['eval_speedup_vs_keras_predict']:.2f}x"
+           if r.get('keras_predict_ms') else ''))
     s = r['train_ms_spread']
     print(f"  ours train ms min/p25/p75/max: {s['min']:.1f} / {s['p25']:.1f} / {s['p75']:.1f} / "
           f"{s['max']:.1f}")
@@ -228,7 +240,8 @@ def print_report(r):
     else:
         print(f"  input pipeline: prepare {d['prepare_images_per_s']:.0f} images/s, TF decode+resize "
               f"{d['tf_decode_resize_images_per_s']:.0f} images/s, train_batches "
-              f"{d['augment_images_per_s_one_core']:.0f} images/s on one core" +
+              f"{d['augment_images_per_s_one_core']:.0f} images/s on one core "
+              f"({d.get('augment_vs_tf_data_ratio', 0):.2f}x tf.image in a tf.data map)" +
               (f" (ours needs {r['input_cores_needed']:.3g} core(s) of it)"
                if r.get('input_cores_needed') else ''))
 

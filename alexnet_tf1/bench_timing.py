@@ -75,8 +75,11 @@ def build_keras(twin_name, config, args, batch):
     fwd_model = getattr(model, 'forward_model', model)
     n_out = len(model.outputs)
     ys = y if n_out == 1 else [y] * n_out
-    return Runner(twin_name, lambda: fwd_model.predict_on_batch(x),
-                  lambda: model.train_on_batch(x, ys), flops.keras_forward_flops(fwd_model))
+    runner = Runner(twin_name, lambda: fwd_model.predict_on_batch(x),
+                    lambda: model.train_on_batch(x, ys), flops.keras_forward_flops(fwd_model))
+    # what a Keras user evaluates with: predict() over the crops, its own batching and loop
+    runner.predict = lambda: fwd_model.predict(x, batch_size=len(x), verbose=0)
+    return runner
 
 
 def build_matmul(n, device, config):
@@ -124,6 +127,20 @@ def measure(runners, matmul, steps, warmup):
         if matmul:
             mm.append(timed(matmul))
     return times, mm
+
+
+def measure_eval(ours, keras, steps, warmup):
+    """Evaluation on the same crops, alternating: our session's forward (what run_eval.py
+    runs per batch of crops) against Keras' model.predict. ([seconds], [seconds])."""
+    for _ in range(warmup):
+        ours.forward()
+        keras.predict()
+    a, b = [], []
+    for i in range(steps):
+        pair = [(a, ours.forward), (b, keras.predict)]
+        for times, fn in (pair if i % 2 == 0 else pair[::-1]):
+            times.append(timed(fn))
+    return a, b
 
 
 def spread(seconds):

@@ -1,6 +1,7 @@
 """Restore a checkpoint, score the validation split with 1 and 10 crops, set the result beside
 the published figures, and classify the user's own pictures."""
 import os
+import time
 
 import numpy as np
 
@@ -116,9 +117,15 @@ def scores(p1, pk, labels, crops):
 
 def evaluate(restored, prepared, batch_size=32, split='val'):
     """Centre crop and the 10-crop average of softmax (crop_probs), as eval.json's fields."""
+    start = time.perf_counter()
+    probs = crop_probs(restored, prepared, batch_size, split)
+    seconds = time.perf_counter() - start
     result = {'model': restored.config.model, 'checkpoint': os.path.abspath(restored.path),
               'global_step': int(restored.state['global_step']), 'dataset': prepared.dataset,
-              **scores(*crop_probs(restored, prepared, batch_size, split))}
+              **scores(*probs),
+              # all of it: reading, cropping, the net, the softmax average
+              'eval_seconds': round(seconds, 3),
+              'eval_images_per_s': round(len(probs[2]) / seconds, 2) if seconds > 0 else None}
     if 'history' in restored.state:         # a checkpoint of this project, not published weights
         state = restored.state
         result['run'] = {'epoch': state.get('epoch'), 'seed': state.get('seed'),
@@ -179,6 +186,10 @@ def report(result, published):
         lines.append(row('this checkpoint, dense, Q = %d, + mirror' % result['dense_scale'],
                          result['top1_error_dense'], result['top5_error_dense']))
     lines += published_rows(published, result['dataset'])
+    if result.get('eval_images_per_s'):
+        lines.append(f"speed: {result['eval_images_per_s']:.1f} images/s with both crop sets "
+                     f"({result['eval_seconds']:.1f} s for {result['n_images']} images, reading "
+                     f"and cropping included)")
     return '\n'.join(lines)
 
 

@@ -14,7 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ('model', 'batch_size', 'devices', 'steps', 'forward_ms', 'train_ms', 'train_images_per_s',
         'keras_forward_ms', 'keras_train_ms', 'keras_train_images_per_s',
         'train_speedup_vs_keras', 'forward_speedup_vs_keras', 'gflops_per_image', 'peak_rss_mb',
-        'machine_matmul_gflops', 'train_fraction_of_matmul_peak')
+        'machine_matmul_gflops', 'train_fraction_of_matmul_peak', 'machine',
+        'eval_images_per_s_10crop', 'keras_predict_ms', 'eval_speedup_vs_keras_predict')
 ALEXNET_KEYS = ('train_speedup_vs_keras_one_tower', 'forward_speedup_vs_keras_one_tower',
                 'keras_one_tower_forward_ms', 'keras_one_tower_train_ms',
                 'keras_one_tower_train_images_per_s')
@@ -143,7 +144,8 @@ def test_bench_command_prints_every_key(model):
     assert out['model'] == model and out['batch_size'] == 2 and out['steps'] == 2
     assert out['devices'] and all(d.startswith('/cpu:') for d in out['devices'])
     for k in ('forward_ms', 'train_ms', 'train_images_per_s', 'gflops_per_image', 'peak_rss_mb',
-              'machine_matmul_gflops', 'train_fraction_of_matmul_peak'):
+              'machine_matmul_gflops', 'train_fraction_of_matmul_peak',
+              'eval_images_per_s_10crop'):
         assert out[k] > 0, k
     assert out['train_images_per_s'] == pytest.approx(2 / (out['train_ms'] / 1000), rel=0.01)
     s = out['train_ms_spread']
@@ -164,6 +166,11 @@ def test_bench_command_prints_every_key(model):
     assert m['others_busy_before'] is None or 0 <= m['others_busy_before'] <= 1
     if model == 'alexnet':
         assert out['gflops_per_image'] == pytest.approx(1.449, abs=0.001)
+    assert out['eval_images_per_s_10crop'] == pytest.approx(2 / 10 / (out['forward_ms'] / 1000),
+                                                            rel=0.02)
+    if out['keras_predict_ms'] is not None:
+        assert out['eval_speedup_vs_keras_predict'] == pytest.approx(
+            out['keras_predict_ms'] / out['eval_forward_ms'], rel=0.01)
     if out['keras_train_ms'] is not None:
         assert out['train_speedup_vs_keras'] == pytest.approx(
             out['keras_train_ms'] / out['train_ms'], rel=0.01)

@@ -9,7 +9,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ('prepare_images_per_s', 'tf_decode_resize_images_per_s', 'augment_images_per_s_one_core',
-        'prepare_vs_tf_ratio', 'n_images')
+        'prepare_vs_tf_ratio', 'n_images', 'tf_data_augment_images_per_s_one_core',
+        'augment_vs_tf_data_ratio')
 
 
 def test_bench_json_reports_positive_figures():
@@ -30,6 +31,9 @@ def test_bench_json_reports_positive_figures():
     assert out['n_images'] == 4
     assert out['prepare_vs_tf_ratio'] == pytest.approx(
         out['prepare_images_per_s'] / out['tf_decode_resize_images_per_s'], rel=0.01)
+    assert out['augment_vs_tf_data_ratio'] == pytest.approx(
+        out['augment_images_per_s_one_core'] / out['tf_data_augment_images_per_s_one_core'],
+        rel=0.01)
 
 
 def test_bench_jpeg_sizes_look_like_imagenet():

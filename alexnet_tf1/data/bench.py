@@ -160,16 +160,63 @@ def augment_rate(seconds, n=512, batch=128, crop=227):
                 os.sched_setaffinity(0, cpus)
 
 
+def tf_augment_rate(seconds, n=512, batch=128, crop=227):
+    """The same work as train_batches - a random crop, a mirror with p = 0.5, minus the mean
+    image at that window, plus a PCA lighting offset per image - as tf.image ops in a tf.data
+    map over the same in-memory uint8 images, on one core (the process pinned, tf.data's
+    private pool and TF's op pools at one thread; call after tf_rates, which fixes those)."""
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
+    mean = tf.constant(np.full((SIZE, SIZE, 3), 120.0, np.float32))
+    eigval = tf.constant([0.2175, 0.0188, 0.0045])
+    eigvec = tf.constant([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                          [-0.5836, -0.6948, 0.4203]])
+
+    def augment(img):
+        # image and mean cropped at the same window: crop them stacked
+        both = tf.image.random_crop(tf.stack([tf.cast(img, tf.float32), mean]), (2, crop, crop, 3))
+        x = tf.image.random_flip_left_right(both[0] - both[1])
+        alpha = tf.random.normal([3], stddev=0.1)
+        return x + 255.0 * tf.linalg.matvec(eigvec, alpha * eigval)
+
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    options.threading.max_intra_op_parallelism = 1
+    ds = (tf.data.Dataset.from_tensor_slices(images).map(augment).batch(batch, drop_remainder=True)
+          .prefetch(1).with_options(options))
+    pinned = hasattr(os, 'sched_setaffinity')
+    if pinned:
+        cpus = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(cpus)})
+    try:
+        for _ in ds:
+            pass
+        done, start = 0, time.perf_counter()
+        while True:
+            for x in ds:
+                done += int(x.shape[0])
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                return done / elapsed
+    finally:
+        if pinned:
+            os.sched_setaffinity(0, cpus)
+
+
 def run(n_images=60, seconds=3.0):
     with tempfile.TemporaryDirectory(prefix='alexnet_bench_jpeg_') as d:
         paths, sizes, nbytes = write_jpegs(d, n_images)
         prep = prepare_rate(paths, seconds)
         tf_plain, tf_aa = tf_rates(paths, seconds)
     aug = augment_rate(seconds)
+    tf_aug = tf_augment_rate(seconds)
     w, h = np.array(sizes, float).T
     return {'prepare_images_per_s': round(prep, 1),
             'tf_decode_resize_images_per_s': round(tf_plain, 1),
             'augment_images_per_s_one_core': round(aug, 1),
+            'tf_data_augment_images_per_s_one_core': round(tf_aug, 1),
+            'augment_vs_tf_data_ratio': round(aug / tf_aug, 3),
             'prepare_vs_tf_ratio': round(prep / tf_plain, 3),
             'tf_decode_resize_antialias_images_per_s': round(tf_aa, 1),
             'prepare_vs_tf_antialias_ratio': round(prep / tf_aa, 3),
@@ -199,11 +246,13 @@ def main(argv=None):
     rows = [('prepare: decode.load_image, one process', r['prepare_images_per_s']),
             ('TF decode_jpeg + resize + crop, 1 thread', r['tf_decode_resize_images_per_s']),
             ('  the same, resize antialias=True', r['tf_decode_resize_antialias_images_per_s']),
-            ('train_batches 256->227, batch 128, 1 core', r['augment_images_per_s_one_core'])]
+            ('train_batches 256->227, batch 128, 1 core', r['augment_images_per_s_one_core']),
+            ('  the same in tf.image ops, a tf.data map', r['tf_data_augment_images_per_s_one_core'])]
     for name, v in rows:
         print(f'  {name:<44} {v:>9,.0f} images/s')
     print(f"  prepare / TF: {r['prepare_vs_tf_ratio']:.2f}x "
           f"(vs antialiased TF: {r['prepare_vs_tf_antialias_ratio']:.2f}x)")
+    print(f"  train_batches / tf.data: {r['augment_vs_tf_data_ratio']:.2f}x")
     return 0
 
 
