@@ -59,11 +59,22 @@ def _read(path):
         return None
 
 
+def _stop_with_parent():
+    """In the child: Linux sends it SIGINT when this process dies, even by SIGKILL, so a
+    killed experiment leaves no run behind that the next one would train beside."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _run(cmd, log, budget):
     """Exit code, or None when the budget ran out (the run stopped as by Ctrl-C)."""
     with open(log, 'a') as f:
         proc = subprocess.Popen([sys.executable] + cmd, cwd=ROOT, stdout=f,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT,
+                                preexec_fn=_stop_with_parent if sys.platform == 'linux' else None)
         try:
             return proc.wait(timeout=budget.left())
         except subprocess.TimeoutExpired:
@@ -150,8 +161,8 @@ def relu_vs_tanh_table(arms):
                      f"{(f'{last:.1%}' if last is not None else '-'):>20}{mark}")
     if ratio:
         lines.append(f'tanh needs {ratio:.1f}x the epochs ReLU needs (the paper, Figure 1: about 6x)')
-    elif e.get('relu'):
-        epochs = max((len(b[1]['history']) for b in best.values()), default=0)
+    elif e.get('relu') and 'tanh' in best and best['tanh'][1]['status'] == 'done':
+        epochs = len(best['tanh'][1]['history'])
         lines.append(f"tanh did not reach 25% in {epochs} epochs: more than {epochs / e['relu']:.1f}x "
                      f"ReLU's {e['relu']} (the paper: about 6x)")
     summary = {'chosen': {act: b[0] for act, b in best.items()}, 'epochs_to_25': e,

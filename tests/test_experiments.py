@@ -33,6 +33,17 @@ def test_each_neuron_gets_its_fastest_rate_and_the_ratio_is_of_those():
     assert any('3.0x' in line for line in lines)
 
 
+def test_no_ratio_is_claimed_for_an_arm_that_has_not_finished():
+    arms = {'relu-lr0.01': {'status': 'done', 'history': _hist([0.5, 0.2])},
+            'tanh-lr0.01': {'status': 'stopped by the budget; the same command continues it',
+                            'history': _hist([0.9, 0.9, 0.9])}}
+    lines, summary, _ = experiments.relu_vs_tanh_table(arms)
+    assert summary['ratio'] is None and not any('did not reach' in line for line in lines)
+    arms['tanh-lr0.01']['status'] = 'done'
+    lines, _, _ = experiments.relu_vs_tanh_table(arms)
+    assert any('more than 1.5x' in line for line in lines)
+
+
 def test_ablation_changes_are_against_the_default_beside_the_papers():
     arms = {'default': {'status': 'done', 'top1_error_10crop': 10.0, 'top5_error_10crop': 1.0},
             'no-lrn': {'status': 'done', 'top1_error_10crop': 12.5, 'top5_error_10crop': 0.5},
