@@ -38,6 +38,7 @@ ABLATIONS = {
     'no-lighting': (['--lighting', '0'], (1.0, None)),        # section 4.1, "over 1%" top-1
     'no-crop': (['--no-crop'], None),       # section 4.1: "substantial overfitting", no figure
     'no-flip': (['--no-flip'], None),
+    'tanh': (['--activation', 'tanh'], None),     # Figure 1 is another net: no AlexNet figure
 }
 # arm -> (model, the paper's top-1 error %, single scale, and its change against B)
 DEPTH = {'vgg-a': (29.6, 0.9), 'vgg-b': (28.7, 0.0), 'vgg-b-5x5': (None, 7.0)}
