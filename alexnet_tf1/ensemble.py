@@ -87,7 +87,7 @@ def report(result, published):
     lines = [f"ensemble of {n}, {result['dataset']} val: {result['n_images']} images",
              evaluate.HEADER]
     for i, m in enumerate(result['members'], 1):
-        where = os.path.join(*m['checkpoint'].split(os.sep)[-2:])
+        where = os.path.basename(os.path.dirname(m['checkpoint']))
         lines.append(evaluate.row(f"member {i}: {m['model']} {where}, {m['crops']} crops",
                                   m[f"top1_error_{m['crops']}crop"],
                                   m[f"top5_error_{m['crops']}crop"]))

@@ -105,8 +105,10 @@ def run_arm(arm_dir, flags, budget, score=True):
         if code != 0:
             return {'status': f'run_train.py exited {code}; see {log}'}
         minutes = round((time.monotonic() - t0) / 60, 2)
-    else:
-        minutes = None
+        atomic_write_bytes(os.path.join(arm_dir, 'arm.json'),
+                           json.dumps({'train_minutes': minutes}).encode())
+    else:       # trained by an earlier call: the minutes it took then
+        minutes = (_read(os.path.join(arm_dir, 'arm.json')) or {}).get('train_minutes')
     out = {'status': 'done', 'history': state.get('history', []), 'train_minutes': minutes,
            'model': state.get('model')}
     if score:
@@ -115,7 +117,8 @@ def run_arm(arm_dir, flags, budget, score=True):
             if _run(['run_eval.py', '--train-dir', arm_dir], log, Budget(None)) != 0:
                 return {**out, 'status': f'run_eval.py failed; see {log}'}
             result = _read(os.path.join(arm_dir, 'eval.json'))
-        out.update({k: v for k, v in result.items() if k.startswith(('top1_error', 'top5_error'))})
+        out.update({k: v for k, v in result.items()
+                    if k.startswith(('top1_error', 'top5_error')) or k == 'crops'})
     return out
 
 
@@ -192,8 +195,8 @@ def ablations_table(arms):
         d1 = _delta(a, base, 'top1_error_10crop')
         d5 = _delta(a, base, 'top5_error_10crop')
         last = _last_train_error(a)
-        lines.append(f"{name:<12} {_pct(a.get('top1_error_10crop')):>14} {_signed(d1):>7} "
-                     f"{_signed(paper and paper[0]):>6} {_pct(a.get('top5_error_10crop')):>7} "
+        lines.append(f"{name:<12} {_pct(_multi(a, 'top1_error_10crop')):>14} {_signed(d1):>7} "
+                     f"{_signed(paper and paper[0]):>6} {_pct(_multi(a, 'top5_error_10crop')):>7} "
                      f"{_signed(d5):>7} {_signed(paper and paper[1]):>6} "
                      f"{(f'{100 * last:.1f}' if last is not None else '-'):>12}  {a['status']}")
         summary[name] = {'top1_change': d1, 'top5_change': d5, 'paper': paper}
@@ -202,7 +205,7 @@ def ablations_table(arms):
             ours.append(d1)
             papers.append(paper and paper[0])
     lines.append('change: error with the feature removed minus the default\'s, in points; '
-                 'the paper\'s on ILSVRC-2012')
+                 'the paper\'s on ILSVRC-2012; no-flip is scored on its 5 unmirrored crops')
     from .plots import bar_plot
     png = bar_plot(labels, [('ours (sample set)', ours), ('paper (ImageNet)', papers)],
                    'AlexNet ablations: top-1 error change without each feature', 'points')
@@ -221,7 +224,7 @@ def depth_table(arms):
     for name, a in arms.items():
         paper, paper_d = DEPTH[name]
         d = _delta(a, base, 'top1_error_10crop')
-        lines.append(f"{name:<10} {_pct(a.get('top1_error_10crop')):>14} {_signed(d):>6} "
+        lines.append(f"{name:<10} {_pct(_multi(a, 'top1_error_10crop')):>14} {_signed(d):>6} "
                      f"{(f'{paper:.1f}' if paper else '-'):>6} {_signed(paper_d):>10}  {a['status']}")
         summary[name] = {'top1_vs_b': d, 'paper_vs_b': paper_d}
         labels.append(name)
@@ -238,10 +241,17 @@ EXPERIMENTS = {'relu-vs-tanh': (relu_vs_tanh_arms, relu_vs_tanh_table),
                'depth': (depth_arms, depth_table)}
 
 
+def _multi(a, key):
+    """'top1_error_10crop' of an arm, or its 5-crop figure for a run without mirrors (whose
+    evaluation takes the five unmirrored crops)."""
+    return a.get(key.replace('10crop', f"{a.get('crops', 10)}crop"))
+
+
 def _delta(a, base, key):
-    if a.get(key) is None or base.get(key) is None:
+    mine, theirs = _multi(a, key), _multi(base, key)
+    if mine is None or theirs is None:
         return None
-    return round(a[key] - base[key], 2)
+    return round(mine - theirs, 2)
 
 
 def _pct(v):

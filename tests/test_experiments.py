@@ -87,11 +87,15 @@ def test_budget_zero_runs_nothing_then_the_same_command_finishes_and_keeps_done_
     png = os.path.join(out, 'relu-vs-tanh', 'relu-vs-tanh-seed0.png')
     import imageio.v3 as iio
     assert iio.imread(png).shape == (420, 640, 3)
-    # a finished arm is not trained again
+    # a finished arm is not trained again, and keeps the minutes its training took
     ckpt = os.path.join(out, 'relu-vs-tanh', 'arms', 'relu-lr0.01-seed0', 'checkpoint')
     before = os.stat(ckpt).st_mtime_ns
     assert experiments.main(argv) == 0
     assert os.stat(ckpt).st_mtime_ns == before
+    with open(os.path.join(out, 'relu-vs-tanh', 'result.json')) as f:
+        again = json.load(f)
+    assert again['arms']['relu-lr0.01']['train_minutes'] == \
+        doc['arms']['relu-lr0.01']['train_minutes'] > 0
 
 
 def test_a_directory_that_is_not_prepared_is_one_line(tmp_path, capsys):
@@ -105,3 +109,12 @@ def test_bad_rates_are_one_line(bad, capsys):
     with pytest.raises(SystemExit):
         experiments.main(['relu-vs-tanh', '--lrs', bad])
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_run_without_mirrors_is_compared_on_its_five_crops():
+    arms = {'default': {'status': 'done', 'top1_error_10crop': 10.0, 'top5_error_10crop': 1.0,
+                        'crops': 10},
+            'no-flip': {'status': 'done', 'top1_error_5crop': 13.0, 'top5_error_5crop': 2.0,
+                        'crops': 5}}
+    _, summary, _ = experiments.ablations_table(arms)
+    assert summary['no-flip']['top1_change'] == 3.0 and summary['no-flip']['top5_change'] == 1.0
