@@ -168,8 +168,8 @@ def test_auxiliary_head_exists_only_while_training():
     g, variables, _ = built('inception-v2', train=True, num_classes=10)
     aux = g.net.params[('AuxLogits', 0)].values()       # its 768-map layer has biases
     assert size(aux) == conv(1, 1, 768, 128) + 5 * 5 * 128 * 768 + 768 + fc(768, 10)
-    _, variables, _ = built('inception-resnet-v2', train=True, num_classes=10)
-    assert not [v for v in variables if 'AuxLogits' in v.name]     # the v4 paper has none
+    _, variables, _ = built('inception-resnet-v1', train=True, num_classes=10)
+    assert not [v for v in variables if 'AuxLogits' in v.name]     # the v4 paper draws none
 
 
 def test_residual_blocks_add_the_scaled_branches_to_their_input():

@@ -52,7 +52,8 @@ def saved(tmp_path_factory):
 
 @pytest.mark.parametrize('model, form', [
     ('inception-v3', 'keras2'), ('inception-v3', 'keras3'),
-    ('inception-resnet-v2', 'keras3'),
+    # building Keras' InceptionResNetV2 takes over a minute here: pytest -m slow
+    pytest.param('inception-resnet-v2', 'keras3', marks=pytest.mark.slow),
     pytest.param('inception-resnet-v2', 'keras2', marks=pytest.mark.slow)])
 def test_logits_equal_keras(saved, model, form):
     net, k2, k3 = saved(model)
