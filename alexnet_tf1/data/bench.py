@@ -16,6 +16,10 @@ import time
 import numpy as np
 
 SIZE = 256
+# ImageNet's PCA figures, as in fb.resnet.torch
+EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)
+EIGVEC = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                   [-0.5836, -0.6948, 0.4203]], np.float32)
 
 
 # ---- benchmark files ---------------------------------------------------------------------
@@ -76,10 +80,7 @@ def write_train_shards(folder, n=512, seed=0):
                 rng.integers(0, 1000, m).astype(np.int32))
         shards.append(rel)
     np.save(os.path.join(folder, 'mean.npy'), np.full((SIZE, SIZE, 3), 120.0, np.float32))
-    # ImageNet's figures, as in fb.resnet.torch
-    np.savez(os.path.join(folder, 'pca.npz'), eigval=np.array([0.2175, 0.0188, 0.0045], np.float32),
-             eigvec=np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
-                              [-0.5836, -0.6948, 0.4203]], np.float32))
+    np.savez(os.path.join(folder, 'pca.npz'), eigval=EIGVAL, eigvec=EIGVEC)
     with open(os.path.join(folder, 'synsets.txt'), 'w') as f:
         f.writelines(f'n{i:08d}\tclass {i}\n' for i in range(1000))
     manifest = {'format': 1, 'dataset': 'sample', 'layout': 'bench', 'image_size': SIZE,
@@ -140,24 +141,32 @@ def augment_rate(seconds, n=512, batch=128, crop=227):
     from .prepared import open_prepared
     with tempfile.TemporaryDirectory(prefix='alexnet_bench_shards_') as d:
         p = open_prepared(write_train_shards(d, n))
-        pinned = hasattr(os, 'sched_setaffinity')
+        return _one_core_rate(lambda epoch: (x for x, _ in train_batches(
+            p, batch, crop, seed=0, epoch=epoch, threads=1)), seconds)
+
+
+def _one_core_rate(epoch_batches, seconds):
+    """Images/s of epoch_batches(epoch) (an iterable of batches) in whole epochs until
+    `seconds` have gone, after one untimed epoch, the process pinned to one core (threads it
+    starts inherit the pin)."""
+    pinned = hasattr(os, 'sched_setaffinity')
+    if pinned:
+        cpus = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(cpus)})
+    try:
+        for _ in epoch_batches(0):
+            pass
+        done, epoch, start = 0, 1, time.perf_counter()
+        while True:
+            for x in epoch_batches(epoch):
+                done += len(x)
+            epoch += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                return done / elapsed
+    finally:
         if pinned:
-            cpus = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, {min(cpus)})
-        try:
-            for _ in train_batches(p, batch, crop, seed=0, epoch=0, threads=1):
-                pass
-            done, epoch, start = 0, 1, time.perf_counter()
-            while True:
-                for x, _ in train_batches(p, batch, crop, seed=0, epoch=epoch, threads=1):
-                    done += len(x)
-                epoch += 1
-                elapsed = time.perf_counter() - start
-                if elapsed >= seconds:
-                    return done / elapsed
-        finally:
-            if pinned:
-                os.sched_setaffinity(0, cpus)
+            os.sched_setaffinity(0, cpus)
 
 
 def tf_augment_rate(seconds, n=512, batch=128, crop=227):
@@ -169,9 +178,7 @@ def tf_augment_rate(seconds, n=512, batch=128, crop=227):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
     mean = tf.constant(np.full((SIZE, SIZE, 3), 120.0, np.float32))
-    eigval = tf.constant([0.2175, 0.0188, 0.0045])
-    eigvec = tf.constant([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
-                          [-0.5836, -0.6948, 0.4203]])
+    eigval, eigvec = tf.constant(EIGVAL), tf.constant(EIGVEC)
 
     def augment(img):
         # image and mean cropped at the same window: crop them stacked
@@ -185,23 +192,7 @@ def tf_augment_rate(seconds, n=512, batch=128, crop=227):
     options.threading.max_intra_op_parallelism = 1
     ds = (tf.data.Dataset.from_tensor_slices(images).map(augment).batch(batch, drop_remainder=True)
           .prefetch(1).with_options(options))
-    pinned = hasattr(os, 'sched_setaffinity')
-    if pinned:
-        cpus = os.sched_getaffinity(0)
-        os.sched_setaffinity(0, {min(cpus)})
-    try:
-        for _ in ds:
-            pass
-        done, start = 0, time.perf_counter()
-        while True:
-            for x in ds:
-                done += int(x.shape[0])
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                return done / elapsed
-    finally:
-        if pinned:
-            os.sched_setaffinity(0, cpus)
+    return _one_core_rate(lambda epoch: ds, seconds)      # len() of a batch: its rows
 
 
 def run(n_images=60, seconds=3.0):
