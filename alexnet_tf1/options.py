@@ -86,7 +86,7 @@ def resolve(args, dataset):
     if unknown:             # a flag or preset key without a field is a bug, not the user's
         raise TypeError(f'options without a field in Options: {unknown}')
     opts = Options(**values)
-    _check_switches(opts)
+    check_switches(opts.model, {k: getattr(opts, k) for k in SWITCH_FLAGS})
     for key, low, high in LIMITS:
         v = getattr(opts, key)
         if v is not None and not (low <= v and (high is None or v < high)):
@@ -99,10 +99,10 @@ SWITCH_FLAGS = {'use_lrn': lambda v: '--lrn' if v else '--no-lrn', 'pool': '--po
                 'activation': '--activation {}'.format}
 
 
-def _check_switches(opts):
+def check_switches(model, values):
+    """OptionError (one line) for a switch given to a model without the layers it changes."""
     from .models import SWITCHES
-    for key, models in SWITCHES.items():
-        value = getattr(opts, key)
-        if value is not None and opts.model not in models:
-            raise OptionError(f'{SWITCH_FLAGS[key](value)}: {opts.model} has no such layers '
-                              f"(the switch is for {', '.join(models)})")
+    for key, value in values.items():
+        if value is not None and model not in SWITCHES[key]:
+            raise OptionError(f'{SWITCH_FLAGS[key](value)}: {model} has no such layers '
+                              f"(the switch is for {', '.join(SWITCHES[key])})")

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from . import config as config_mod, devices, graph, models
+from . import config as config_mod, devices, graph, models, options
 
 
 def layer_rows(model='alexnet', gpus='cpu', cfg=None):
@@ -34,10 +34,7 @@ def layer_rows(model='alexnet', gpus='cpu', cfg=None):
 def summarise(model='alexnet', gpus='cpu', **switches):
     """switches: the ablations of config.py (use_lrn, pool, activation), for the models that
     have them (models.SWITCHES)."""
-    for key, value in switches.items():
-        if value is not None and model not in models.SWITCHES[key]:
-            raise config_mod.UnknownName(f'{key} {value!r}: {model} has no such layers (the '
-                                         f"switch is for {', '.join(models.SWITCHES[key])})")
+    options.check_switches(model, switches)
     cfg = config_mod.defaults_for(model, **{k: v for k, v in switches.items() if v is not None})
     rows = layer_rows(model, gpus, cfg)
     return {'model': model, 'layers': rows, 'total_params': sum(r['params'] for r in rows),
@@ -75,7 +72,7 @@ def main(argv=None):
     try:
         s = summarise(args.model, args.gpus, use_lrn=args.use_lrn, pool=args.pool,
                       activation=args.activation)
-    except (devices.DeviceError, config_mod.UnknownName) as e:
+    except (devices.DeviceError, options.OptionError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     if args.json:
