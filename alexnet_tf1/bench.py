@@ -14,7 +14,8 @@ import sys
 
 import numpy as np
 
-from .bench_timing import (build_keras, build_matmul, build_ours, data_figures, measure,
+from .bench_timing import (build_flipped, build_keras, build_matmul, build_ours, data_figures,
+                           measure,
                            measure_eval, peak_rss_mb, profile_step, spread)
 from .errors import UserError
 
@@ -75,6 +76,10 @@ def run(args):
     ours_rss = peak_rss_mb()                # before anything else is built in this process
 
     runners = [ours]
+    flipped = []
+    if args.kernels and not args.on_gpu:
+        flipped = build_flipped(args.model, config, placement, args, batch, sess.graph)
+        runners += [r for _, _, r, _ in flipped]
     twins = {}
     if not args.no_keras:
         from . import keras_twins
@@ -147,6 +152,8 @@ def run(args):
         ours_ms, keras_ms = spread(e_ours)['median'], spread(e_keras)['median']
         out.update(keras_predict_ms=keras_ms, eval_forward_ms=ours_ms,
                    eval_speedup_vs_keras_predict=round(keras_ms / ours_ms, 3))
+    if args.kernels:
+        out['kernel_choices'] = _kernel_choices(flipped, times, fwd, train)
     out['keras_twin'] = args.model if 'keras' in twins else None
     out['keras_one_tower_twin'] = ('alexnet-ungrouped' if 'keras_one_tower' in twins else None)
     out['process_peak_rss_mb'] = round(peak_rss_mb(), 1)
@@ -164,6 +171,8 @@ def run(args):
                                       args.timeline)
     sess.close()
     mm_sess.close()
+    for *_, flipped_sess in flipped:
+        flipped_sess.close()
     if args.no_data:
         out['data'] = None
     else:
@@ -174,6 +183,19 @@ def run(args):
         # training step; only meaningful for a model that takes those crops
         fits = (config.input_size, config.channels) == (227, 3)
         out['input_cores_needed'] = round(ips / aug, 4) if aug and fits else None
+    return out
+
+
+def _kernel_choices(flipped, times, fwd, train):
+    """{choice: ours' setting, the flipped graph's medians and ours' speed against it} for each
+    CPU formulation the model's graph contains (ops.KERNEL_CHOICES)."""
+    out = {}
+    for choice, on, r, _ in flipped:
+        kf, kt = spread(times[(r.name, 'forward')]), spread(times[(r.name, 'train')])
+        out[choice] = {'ours': 'on' if on else 'off', 'flipped_forward_ms': kf['median'],
+                       'flipped_train_ms': kt['median'],
+                       'train_speedup_vs_flipped': round(kt['median'] / train['median'], 3),
+                       'forward_speedup_vs_flipped': round(kf['median'] / fwd['median'], 3)}
     return out
 
 
@@ -232,6 +254,14 @@ def print_report(r):
               'over all weights):')
         for row in p['by_layer']:
             print(f"    {row['layer']:<40} {row['ms']:>9.1f} ms {row['share']:>6.1%}")
+    k = r.get('kernel_choices')
+    if k is not None:
+        print('  CPU formulations, each against the same graph with that one flipped (same run):'
+              if k else '  CPU formulations: none in this graph (or TF kernels throughout)')
+        for choice, c in k.items():
+            print(f"    {choice:<14} {c['ours']:>3} in ours: ours {c['train_speedup_vs_flipped']:.3f}x "
+                  f"training ({r['train_ms']:.0f} vs {c['flipped_train_ms']:.0f} ms), "
+                  f"{c['forward_speedup_vs_flipped']:.3f}x forward")
     d = r.get('data')
     if d is None:
         print('  input pipeline: skipped (--no-data)')
@@ -264,6 +294,8 @@ def main(argv=None):
     ap.add_argument('--data-format', default='NHWC', type=str.upper, choices=('NHWC', 'NCHW'),
                     help='NCHW is valid on a GPU only')
     ap.add_argument('--no-keras', action='store_true', help='time our graph only')
+    ap.add_argument('--kernels', action='store_true',
+                    help='also time our graph with each CPU formulation flipped (ops.KERNEL_CHOICES)')
     ap.add_argument('--no-data', action='store_true', help='skip the input-pipeline figures')
     ap.add_argument('--data-seconds', type=float, default=1.0,
                     help='time per input-pipeline measurement (default 1)')

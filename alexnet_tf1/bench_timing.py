@@ -61,6 +61,29 @@ def build_ours(name, config, placement, args, batch):
     return runner, sess, train_fetch, train_feed
 
 
+def build_flipped(name, config, placement, args, batch, ours_graph):
+    """Our graph again once per CPU formulation (ops.KERNEL_CHOICES) with that one choice
+    flipped: [(choice, whether ours uses it, Runner, session)], leaving out the choices whose
+    flip builds the same ops as `ours_graph` (a model without LRN; TF's kernels throughout)."""
+    from . import ops
+    ours_ops = _op_types(ours_graph)
+    out = []
+    for choice in ops.KERNEL_CHOICES:
+        on = ops.chosen(choice)
+        with ops.kernel_choices(**{choice: not on}):
+            runner, sess, _, _ = build_ours(name, config, placement, args, batch)
+        if _op_types(sess.graph) == ours_ops:
+            sess.close()
+            continue
+        runner.name = f"{choice} {'off' if on else 'on'}"
+        out.append((choice, on, runner, sess))
+    return out
+
+
+def _op_types(graph):
+    return sorted(op.type for op in graph.get_operations())
+
+
 def build_keras(twin_name, config, args, batch):
     """A Keras twin as a Runner, or None when the model has no twin."""
     from . import flops, keras_twins

@@ -3,6 +3,7 @@
 Weights are registered in WEIGHT_DECAY so the loss adds their L2 term in one place; biases
 are not decayed (cuda-convnet and Caffe did not decay them either).
 """
+import contextlib
 import copy
 import functools
 import os
@@ -62,8 +63,41 @@ def _cpu_flags():
     return frozenset()
 
 
-def _on_cpu(x):
-    return 'GPU' not in x.device.upper() and cpu_kernels() == 'ours'
+# The CPU formulations below whose worth depends on the ISA, each measured against TF's own
+# (python -m alexnet_tf1.bench --kernels): 3x3 filter gradients from NCHW copies, fc input
+# gradients as a batched matmul, LRN written out and compiled by XLA.
+KERNEL_CHOICES = ('conv3x3_nchw', 'fc_batched', 'lrn_xla')
+_forced = {}
+
+
+@contextlib.contextmanager
+def kernel_choices(**on):
+    """Graphs built inside use the named formulations on (True) or off (False) whatever the
+    ISA's rule says; the bench times each against the other this way in one process."""
+    unknown = set(on) - set(KERNEL_CHOICES)
+    if unknown:
+        raise ValueError(f'unknown kernel choice {sorted(unknown)}; known: {KERNEL_CHOICES}')
+    saved = dict(_forced)
+    _forced.update(on)
+    try:
+        yield
+    finally:
+        _forced.clear()
+        _forced.update(saved)
+
+
+def chosen(name):
+    """Whether graphs built now use the CPU formulation `name` (KERNEL_CHOICES): none with
+    ALEXNET_TF1_CPU_KERNELS=tf or without oneDNN, else kernel_choices' word or the ISA's rule."""
+    if cpu_kernels() == 'tf':
+        return False
+    if name in _forced:
+        return bool(_forced[name])
+    return {'conv3x3_nchw': not avx512(), 'fc_batched': avx512(), 'lrn_xla': True}[name]
+
+
+def _on_cpu(x, choice):
+    return 'GPU' not in x.device.upper() and chosen(choice)
 
 
 @tf.RegisterGradient('Conv2DFilterGradNCHW')
@@ -89,7 +123,7 @@ def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
     if isinstance(padding, int):
         padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
     override = {}
-    if stride == 1 and tuple(p['w'].shape[:2]) == (3, 3) and _on_cpu(x) and not avx512():
+    if stride == 1 and tuple(p['w'].shape[:2]) == (3, 3) and _on_cpu(x, 'conv3x3_nchw'):
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
     with tf1.get_default_graph().gradient_override_map(override):
         c = tf.nn.conv2d(x, p['w'], [1, stride, stride, 1], padding)
@@ -108,7 +142,7 @@ def _matmul_grad_batched(op, grad):
 
 
 def fc(x, p, relu=True, act='relu'):
-    override = {'MatMul': 'MatMulInputGradBatched'} if _on_cpu(x) and avx512() else {}
+    override = {'MatMul': 'MatMulInputGradBatched'} if _on_cpu(x, 'fc_batched') else {}
     with tf1.get_default_graph().gradient_override_map(override):
         m = tf.matmul(x, p['w'])
     y = tf.nn.bias_add(m, p['b'])
@@ -128,7 +162,7 @@ def lrn(x, c, left=None, right=None):
     rounding (see cpu_kernels)."""
     parts = [p for p in (left, x, right) if p is not None]
     joined = tf.concat(parts, -1) if len(parts) > 1 else x
-    if not _on_cpu(x):
+    if not _on_cpu(x, 'lrn_xla'):
         y = tf.nn.lrn(joined, depth_radius=c.depth_radius, bias=c.bias, alpha=c.alpha,
                       beta=c.beta)
     else:

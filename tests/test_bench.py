@@ -134,7 +134,7 @@ def test_bench_command_prints_every_key(model):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     args = [sys.executable, '-m', 'alexnet_tf1.bench', '--model', model, '--batch-size', '2',
             '--steps', '2', '--warmup', '1', '--gpus', 'cpu', '--matmul-size', '128',
-            '--no-data', '--profile', '5', '--json']
+            '--no-data', '--profile', '5', '--json'] + (['--kernels'] if model == 'alexnet' else [])
     # the timeout only guards against a hang; nothing here measures speed
     r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -179,6 +179,16 @@ def test_bench_command_prints_every_key(model):
     else:
         assert out['train_speedup_vs_keras'] is None
     if model == 'alexnet':
+        # --kernels: each CPU formulation AlexNet contains, ours' setting as the ISA rule says
+        # (/proc/cpuinfo read here), timed flipped in the same run
+        avx512 = {'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'} <= _cpu_flags() and \
+            os.environ.get('ONEDNN_MAX_CPU_ISA', 'ALL').upper().startswith(('ALL', 'AVX512'))
+        want = {'conv3x3_nchw': 'off' if avx512 else 'on', 'fc_batched': 'on' if avx512 else 'off',
+                'lrn_xla': 'on'}
+        assert {c: k['ours'] for c, k in out['kernel_choices'].items()} == want
+        for k in out['kernel_choices'].values():
+            assert k['flipped_train_ms'] > 0 and k['train_speedup_vs_flipped'] == pytest.approx(
+                k['flipped_train_ms'] / out['train_ms'], rel=0.01)
         assert out['keras_one_tower_train_ms'] > 0
         # which op type leads moves with the machine's load; conv and fc layers hold the FLOPs
         assert any(row['layer'].startswith(('conv', 'fc')) for row in prof['by_layer'])
@@ -191,13 +201,16 @@ def _first_model_name():
         return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
 
 
+def _cpu_flags():
+    with open('/proc/cpuinfo') as f:
+        return set(next(line for line in f if line.startswith('flags')).split(':', 1)[1].split())
+
+
 @pytest.mark.skipif(not os.path.exists('/proc/cpuinfo'), reason='reads /proc/cpuinfo')
 def test_onednn_reports_the_isa_path_we_name(monkeypatch):
     # oneDNN's own verbose line, from a child process, against machine.isa_path() under the cap
     from alexnet_tf1 import machine
-    with open('/proc/cpuinfo') as f:
-        flags = next(line for line in f if line.startswith('flags')).split()
-    if 'avx2' not in flags:
+    if 'avx2' not in _cpu_flags():
         pytest.skip('no AVX2 on this CPU')
     monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2')
     machine.onednn.cache_clear()

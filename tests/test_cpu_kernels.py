@@ -149,3 +149,26 @@ def test_same_seed_gives_the_same_initial_weights_whichever_kernels_build_the_gr
     assert values[0].keys() == values[1].keys()
     for name in values[0]:
         np.testing.assert_array_equal(values[0][name], values[1][name], err_msg=name)
+
+
+@pytest.mark.parametrize('avx512', [False, True])
+def test_kernel_choices_force_each_formulation_either_way_and_restore_the_rule(avx512, monkeypatch):
+    def conv(x, p):
+        return ops.conv(x, p, 1, 'SAME')
+    conv_shapes, fc_shapes = ((3, 9, 9, 5), (3, 3, 5, 4)), ((6, 10), (10, 7))
+    for on in (True, False):
+        with ops.kernel_choices(conv3x3_nchw=on, fc_batched=on):
+            _, n_nchw = _grads('ours', avx512, monkeypatch, conv, *conv_shapes, _nchw_filter_grad)
+            _, n_batched = _grads('ours', avx512, monkeypatch, ops.fc, *fc_shapes, _batched_matmul)
+        assert (n_nchw, n_batched) == (int(on), int(on))
+    with ops.kernel_choices(lrn_xla=False):
+        _, _, _, _, types = _run(PAPER_LRN, 'ours', monkeypatch)
+    assert 'LRNGrad' in types
+    # outside the context the ISA's rule again; TF's kernels ignore any forcing
+    assert (ops.chosen('conv3x3_nchw'), ops.chosen('fc_batched')) == (not avx512, avx512)
+    monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', 'tf')
+    with ops.kernel_choices(conv3x3_nchw=True, fc_batched=True, lrn_xla=True):
+        assert not any(ops.chosen(c) for c in ops.KERNEL_CHOICES)
+    with pytest.raises(ValueError, match='unknown kernel choice'):
+        with ops.kernel_choices(conv5x5_nchw=True):
+            pass
