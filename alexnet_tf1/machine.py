@@ -25,6 +25,42 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def _cpuinfo_fields(*names):
+    out = {}
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                if key.strip() in names and key.strip() not in out:
+                    out[key.strip()] = value.strip()
+                if not line.strip() and out:
+                    break       # the first CPU's block is enough
+    except OSError:
+        pass
+    return out
+
+
+# AMD's families by core (AMD's own family/model tables); "AMD EPYC" alone names all of them
+_AMD_CORES = {23: 'Zen / Zen 2', 26: 'Zen 5'}
+
+
+def cpu_id():
+    """{'vendor', 'family', 'model', 'core'}: the CPU's family and model numbers (from
+    /proc/cpuinfo; None elsewhere), and for AMD the core generation they name, since a cloud
+    CPU's model name ('AMD EPYC') is the same on Zen 3, 4 and 5, whose AVX-512 differs (none,
+    256-bit halves, full width)."""
+    f = _cpuinfo_fields('vendor_id', 'cpu family', 'model')
+    family = int(f['cpu family']) if f.get('cpu family', '').isdigit() else None
+    model = int(f['model']) if f.get('model', '').isdigit() else None
+    core = None
+    if f.get('vendor_id') == 'AuthenticAMD' and family is not None:
+        core = _AMD_CORES.get(family)
+        if family == 25 and model is not None:
+            zen4 = 0x10 <= model <= 0x1f or 0x60 <= model <= 0x7f or 0xa0 <= model <= 0xaf
+            core = 'Zen 4' if zen4 else 'Zen 3'
+    return {'vendor': f.get('vendor_id'), 'family': family, 'model': model, 'core': core}
+
+
 @functools.lru_cache(maxsize=1)
 def onednn():
     """{'version', 'isa', 'threads'} from oneDNN's own verbose lines, in a child process with
@@ -84,7 +120,7 @@ def describe(busy_before, matmul_spread, intra_threads=0, inter_threads=0):
     spread = round((matmul_spread['p75'] - matmul_spread['p25']) / matmul_spread['median'], 3)
     d = onednn()
     return {
-        'cpu_model': cpu_model(), 'logical_cpus': os.cpu_count(),
+        'cpu_model': cpu_model(), 'cpu_id': cpu_id(), 'logical_cpus': os.cpu_count(),
         'isa_path': isa_path(), 'onednn_max_cpu_isa': os.environ.get('ONEDNN_MAX_CPU_ISA'),
         'onednn_version': d['version'], 'onednn_isa': d['isa'], 'onednn_threads': d['threads'],
         'tensorflow': tf.__version__,
@@ -102,7 +138,10 @@ def describe(busy_before, matmul_spread, intra_threads=0, inter_threads=0):
 def line(m):
     """One printed line for the bench's report."""
     busy = '-' if m['others_busy_before'] is None else f"{m['others_busy_before']:.0%}"
-    return (f"machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs, ISA path "
+    c = m.get('cpu_id') or {}
+    ident = (f" ({c['core'] or c['vendor']}, family {c['family']} model {c['model']})"
+             if c.get('family') is not None else '')
+    return (f"machine: {m['cpu_model']}{ident}, {m['logical_cpus']} logical CPUs, ISA path "
             f"{m['isa_path']} (oneDNN {m['onednn_version'] or '?'}: {m['onednn_isa'] or '?'}, "
             f"{m['onednn_threads'] or '?'} threads), TF {m['tensorflow']} threads intra "
             f"{m['tf_intra_op_threads']} / inter {m['tf_inter_op_threads']}; other work: "

@@ -160,6 +160,8 @@ def test_bench_command_prints_every_key(model):
     # what it ran on (issue 17): against /proc/cpuinfo and os.cpu_count(), read here
     m = out['machine']
     assert m['logical_cpus'] == os.cpu_count() and m['cpu_model'] == _first_model_name()
+    family = _cpuinfo_first('cpu family')
+    assert m['cpu_id']['family'] == (int(family) if family and family.isdigit() else None)
     assert m['isa_path'] in ('AVX-512', 'AVX2', 'below AVX2')
     assert m['tensorflow'] and m['tf_intra_op_threads'] >= 1 and m['tf_inter_op_threads'] >= 1
     assert m['matmul_interquartile_spread'] >= 0 and isinstance(m['other_load'], bool)
@@ -196,9 +198,26 @@ def test_bench_command_prints_every_key(model):
             out['keras_one_tower_train_ms'] / out['train_ms'], rel=0.01)
 
 
-def _first_model_name():
+def _cpuinfo_first(key):
     with open('/proc/cpuinfo') as f:
-        return next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+        return next((line.split(':', 1)[1].strip() for line in f
+                     if line.split(':')[0].strip() == key), None)
+
+
+def _first_model_name():
+    return _cpuinfo_first('model name')
+
+
+@pytest.mark.parametrize('vendor, family, model, core', [
+    ('AuthenticAMD', '25', '1', 'Zen 3'), ('AuthenticAMD', '25', '17', 'Zen 4'),
+    ('AuthenticAMD', '25', '97', 'Zen 4'), ('AuthenticAMD', '26', '2', 'Zen 5'),
+    ('GenuineIntel', '6', '143', None)])
+def test_cpu_id_names_the_amd_core_the_model_name_hides(vendor, family, model, core, monkeypatch):
+    from alexnet_tf1 import machine
+    monkeypatch.setattr(machine, '_cpuinfo_fields', lambda *names: {
+        'vendor_id': vendor, 'cpu family': family, 'model': model})
+    assert machine.cpu_id() == {'vendor': vendor, 'family': int(family), 'model': int(model),
+                                'core': core}
 
 
 def _cpu_flags():
