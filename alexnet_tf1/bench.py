@@ -5,7 +5,9 @@ forward and training (forward + backward + update) ms per batch, images/s, FLOPs
 the GFLOP/s reached and its fraction of a large fp32 matmul's, peak RSS; then the input
 pipeline's figures (alexnet_tf1.data.bench). The timed steps alternate - ours, Keras, the
 one-tower Keras AlexNet, the matmul, with the order rotated every round - so machine noise
-hits all of them alike. A measurement to read, never a pass/fail test.
+hits all of them alike. --kernels adds our graph once more per CPU formulation whose worth
+depends on the ISA (ops.KERNEL_CHOICES), that one flipped, to the same alternation. A
+measurement to read, never a pass/fail test.
 """
 import argparse
 import json
