@@ -6,7 +6,6 @@ lighting. Evaluation gives the centre crop or the paper's ten crops. Batches are
 ahead in a background thread so the training loop rarely waits on them.
 """
 import queue
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -164,31 +163,6 @@ class _Windows:
         self.flip_gather = (yy * w * c + (cw - 1 - jj) * c + cc).astype(np.intp)
 
 
-class _Recycled:
-    """Batch arrays of one shape, each handed out again once nothing outside refers to it.
-
-    A fresh AlexNet batch (79 MB) is a fresh mapping from the C library: writing it costs a
-    page fault every 4 KB, about a tenth of the augmentation's time. A consumer that keeps its
-    batches (a list, a view) keeps them from reuse: reuse waits for the reference count to say
-    so, never for the consumer's word. At most `keep` arrays are held for reuse."""
-
-    def __init__(self, shape, dtype, keep):
-        self.shape, self.dtype, self.keep, self.arrays = shape, dtype, keep, []
-        for probe in [np.empty(0)]:     # the count of an array held only as `a` is held below
-            self.free = sys.getrefcount(probe)
-
-    def get(self, shape):
-        if shape != self.shape:
-            return np.empty(shape, self.dtype)
-        for a in self.arrays:
-            if sys.getrefcount(a) <= self.free:
-                return a
-        a = np.empty(shape, self.dtype)
-        if len(self.arrays) < self.keep:
-            self.arrays.append(a)
-        return a
-
-
 def _fill_train(split, idx, ys, xs, flips, offsets, win, out, shifts=None):
     """Write augmented images idx into out (float32, len(idx) x ch x cw x C)."""
     imgs = split.take(idx)
@@ -252,12 +226,11 @@ def train_batches(prepared, batch_size, crop=227, seed=0, epoch=0, flip=True, li
             if lighting else None
         n_batches = n // batch_size if n >= batch_size else 1
         pool = ThreadPoolExecutor(threads) if threads > 1 else None
-        arrays = _Recycled((batch_size, ch, cw, c), np.float32, keep=int(prefetch) + 3)
         try:
             for b in range(int(start_batch), n_batches):
                 sl = slice(b * batch_size, min((b + 1) * batch_size, n))
                 idx = order[sl]
-                out = arrays.get((len(idx), ch, cw, c))
+                out = np.empty((len(idx), ch, cw, c), np.float32)
                 parts = np.array_split(np.arange(len(idx)), threads) if pool else [np.arange(len(idx))]
                 jobs = [(s, idx[p], ys[sl][p], xs[sl][p], flips[sl][p],
                          None if offsets is None else offsets[sl][p], win,
