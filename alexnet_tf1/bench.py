@@ -17,8 +17,7 @@ import sys
 import numpy as np
 
 from .bench_timing import (build_flipped, build_keras, build_matmul, build_ours, data_figures,
-                           measure,
-                           measure_eval, peak_rss_mb, profile_step, spread)
+                           measure, measure_eval, peak_rss_mb, profile_step, spread)
 from .errors import UserError
 
 

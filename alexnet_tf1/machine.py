@@ -14,27 +14,25 @@ _PROBE = 'import tensorflow as tf; tf.matmul(tf.ones((64, 64)), tf.ones((64, 64)
 
 
 def cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
+    name = _cpuinfo_fields('model name').get('model name')
+    if name:
+        return name
     import platform
     return platform.processor() or platform.machine()
 
 
 def _cpuinfo_fields(*names):
+    """{name: value} of the first CPU's /proc/cpuinfo block, for those of `names` it has."""
     out = {}
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
-                key, _, value = line.partition(':')
-                if key.strip() in names and key.strip() not in out:
-                    out[key.strip()] = value.strip()
                 if not line.strip() and out:
                     break       # the first CPU's block is enough
+                key, _, value = line.partition(':')
+                key = key.strip()
+                if key in names and key not in out:
+                    out[key] = value.strip()
     except OSError:
         pass
     return out

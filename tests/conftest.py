@@ -1,13 +1,12 @@
 import os
+import shutil
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-
-import shutil
-
-import pytest
 
 
 @pytest.fixture(scope='module', autouse=True)

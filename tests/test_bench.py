@@ -221,8 +221,7 @@ def test_cpu_id_names_the_amd_core_the_model_name_hides(vendor, family, model, c
 
 
 def _cpu_flags():
-    with open('/proc/cpuinfo') as f:
-        return set(next(line for line in f if line.startswith('flags')).split(':', 1)[1].split())
+    return set(_cpuinfo_first('flags').split())
 
 
 @pytest.mark.skipif(not os.path.exists('/proc/cpuinfo'), reason='reads /proc/cpuinfo')
