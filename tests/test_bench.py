@@ -186,7 +186,7 @@ def test_bench_command_prints_every_key(model):
         avx512 = {'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'} <= _cpu_flags() and \
             os.environ.get('ONEDNN_MAX_CPU_ISA', 'ALL').upper().startswith(('ALL', 'AVX512'))
         want = {'conv3x3_nchw': 'off' if avx512 else 'on', 'fc_batched': 'on' if avx512 else 'off',
-                'lrn_xla': 'on'}
+                'lrn_xla': 'on', 'conv_bias_apart': 'on'}
         assert {c: k['ours'] for c, k in out['kernel_choices'].items()} == want
         for k in out['kernel_choices'].values():
             assert k['flipped_train_ms'] > 0 and k['train_speedup_vs_flipped'] == pytest.approx(

@@ -1,5 +1,5 @@
 """CPU graphs' own formulations (XLA LRN, NCHW 3x3 filter gradient, batched-matmul fc input
-gradient) equal TF's kernels."""
+gradient, a convolution's bias gradient apart from its filter gradient) equal TF's kernels."""
 import numpy as np
 import pytest
 
@@ -86,6 +86,10 @@ def _batched_matmul(op):
     return op.type == 'BatchMatMulV2'
 
 
+def _bias_grad_apart(op):
+    return op.type == 'BiasAddGrad' and op.inputs[0].op.type == 'Reshape'
+
+
 @pytest.mark.parametrize('avx512', [False, True])
 @pytest.mark.parametrize('k, stride, padding, nchw_on_avx2', [(3, 1, 'SAME', 1), (3, 1, 'VALID', 1),
                                                                (5, 1, 'SAME', 0), (3, 2, 'VALID', 0)])
@@ -112,6 +116,42 @@ def test_fc_gradients_are_tfs_whichever_matmul_runs(avx512, monkeypatch):
     assert (n_batched, n_ref) == (1 if avx512 else 0, 0)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(dw, want_dw, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('stride, k', [(1, 3), (4, 11)])
+def test_conv_bias_gradient_is_summed_apart_from_the_filter_gradient(stride, k, monkeypatch):
+    # oneDNN fuses a filter gradient with the bias gradient of the same maps into one slower
+    # kernel; ours sums the bias gradient over a 2-D view, which that fusion does not match
+    rng = np.random.RandomState(3)
+    a = rng.randn(2, 23, 23, 3).astype(np.float32)
+    w = (rng.randn(k, k, 3, 8) * 0.3).astype(np.float32)
+    b = rng.randn(8).astype(np.float32)
+    out, g_up = {}, None
+    for kernel in ('ours', 'tf'):
+        monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
+        graph = tf.Graph()
+        with graph.as_default(), tf1.device('/cpu:0'):
+            x, wv, bv = tf.constant(a), tf.Variable(w), tf.Variable(b)
+            y = ops.conv(x, {'w': wv, 'b': bv}, stride, 'VALID')
+            if g_up is None:
+                g_up = rng.randn(*y.shape.as_list()).astype(np.float32)
+            grads = tf1.gradients(y, [wv, bv], grad_ys=[tf.constant(g_up)])
+            bias_in = [op.inputs[0].op.type for op in graph.get_operations()
+                       if op.type == 'BiasAddGrad']
+            init = tf1.global_variables_initializer()
+        with tf1.Session(graph=graph) as sess:
+            sess.run(init)
+            meta = tf1.RunMetadata()
+            (dw, db), y_val = sess.run([grads, y], options=tf1.RunOptions(
+                trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=meta)
+        ran = ' '.join(n.timeline_label for d in meta.step_stats.dev_stats for n in d.node_stats)
+        out[kernel] = dw, db, y_val, g_up, bias_in, ran
+    dw, db, y_val, g_up, bias_in, ran = out['ours']
+    assert bias_in == ['Reshape'] and 'WithBias' not in ran
+    assert out['tf'][4] == ['ReluGrad']
+    np.testing.assert_allclose(db, (g_up * (y_val > 0)).sum(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(db, out['tf'][1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dw, out['tf'][0], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('cap, flags, want', [
@@ -157,17 +197,20 @@ def test_kernel_choices_force_each_formulation_either_way_and_restore_the_rule(a
         return ops.conv(x, p, 1, 'SAME')
     conv_shapes, fc_shapes = ((3, 9, 9, 5), (3, 3, 5, 4)), ((6, 10), (10, 7))
     for on in (True, False):
-        with ops.kernel_choices(conv3x3_nchw=on, fc_batched=on):
+        with ops.kernel_choices(conv3x3_nchw=on, fc_batched=on, conv_bias_apart=on):
             _, n_nchw = _grads('ours', avx512, monkeypatch, conv, *conv_shapes, _nchw_filter_grad)
             _, n_batched = _grads('ours', avx512, monkeypatch, ops.fc, *fc_shapes, _batched_matmul)
-        assert (n_nchw, n_batched) == (int(on), int(on))
+            _, n_apart = _grads('ours', avx512, monkeypatch, conv, *conv_shapes, _bias_grad_apart)
+        assert (n_nchw, n_batched, n_apart) == (int(on), int(on), int(on))
     with ops.kernel_choices(lrn_xla=False):
         _, _, _, _, types = _run(PAPER_LRN, 'ours', monkeypatch)
     assert 'LRNGrad' in types
     # outside the context the ISA's rule again; TF's kernels ignore any forcing
-    assert (ops.chosen('conv3x3_nchw'), ops.chosen('fc_batched')) == (not avx512, avx512)
+    assert (ops.chosen('conv3x3_nchw'), ops.chosen('fc_batched'), ops.chosen('conv_bias_apart')) \
+        == (not avx512, avx512, True)
     monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', 'tf')
-    with ops.kernel_choices(conv3x3_nchw=True, fc_batched=True, lrn_xla=True):
+    with ops.kernel_choices(conv3x3_nchw=True, fc_batched=True, lrn_xla=True,
+                            conv_bias_apart=True):
         assert not any(ops.chosen(c) for c in ops.KERNEL_CHOICES)
     with pytest.raises(ValueError, match='unknown kernel choice'):
         with ops.kernel_choices(conv5x5_nchw=True):
