@@ -160,12 +160,18 @@ def run(args):
     out['process_peak_rss_mb'] = round(peak_rss_mb(), 1)
     out['machine'] = machine.describe(busy_before, out['matmul_ms_spread'], args.intra_threads,
                                       args.inter_threads)
-    from .ops import avx512, cpu_kernels
+    from .ops import KERNEL_CHOICES, avx512, chosen, cpu_kernels
+    from .winograd import DIRECT_FLOPS
+    if sess.graph.get_collection(DIRECT_FLOPS):
+        notes.append('Winograd F(2x2,3x3) runs the 3x3 stride-1 convolutions: 2.25x fewer '
+                     'multiplies; the FLOPs and the matmul share count the direct convolution')
     out.update({'xla': bool(args.xla), 'mixed_precision': bool(args.mixed_precision and args.on_gpu),
                 'mixed_precision_requested': bool(args.mixed_precision),
                 'data_format': args.data_format, 'notes': notes,
                 'cpu_kernels': 'n/a' if args.on_gpu else cpu_kernels(),
                 'cpu_avx512': None if args.on_gpu else avx512(),
+                'cpu_formulations': None if args.on_gpu else
+                [c for c in KERNEL_CHOICES if chosen(c)],
                 'session_threads': {'intra_op': args.intra_threads, 'inter_op': args.inter_threads}})
     if args.profile or args.timeline:
         out['profile'] = profile_step(sess, train_fetch, train_feed, args.profile or 15,

@@ -2,7 +2,8 @@
 
 Multiply-adds x 2 of every convolution and matrix product the logits depend on:
 conv 2 * Ho * Wo * Cout * k_h * k_w * Cin_per_group (a grouped or per-tower convolution reads
-only its own group's input maps: the filter's third dimension), fc 2 * in * out. ReLU, LRN,
+only its own group's input maps: the filter's third dimension), fc 2 * in * out. A convolution
+computed by Winograd's algorithm (winograd.py) counts as the direct one it equals. ReLU, LRN,
 pooling, bias adds, softmax and the loss are left out, as in the papers' figures. Training is
 counted as 3x forward (forward, gradient w.r.t. inputs, gradient w.r.t. weights).
 
@@ -10,7 +11,7 @@ Works on any registered model (it walks the graph that graph.build makes, not a 
 Keras models (keras_forward_flops walks their layers), so our figure and the Keras twins'
 figures come from the same rule.
 """
-from . import devices, graph as graph_mod
+from . import devices, graph as graph_mod, winograd
 from . import config as config_mod
 
 TRAIN_FACTOR = 3
@@ -36,6 +37,9 @@ def op_flops(op):
             return 2 * ho * wo * cin_per_group * cout * kh * kw
         return 2 * ho * wo * cout * kh * kw * cin_per_group
     if op.type in _MATMUL_OPS:
+        direct = dict(op.graph.get_collection(winograd.DIRECT_FLOPS)).get(op.name)
+        if direct is not None:
+            return direct
         a, b = _dims(op.inputs[0].shape), _dims(op.inputs[1].shape)
         if op.type in ('MatMul', '_FusedMatMul'):
             ta = op.get_attr('transpose_a') if 'transpose_a' in op.node_def.attr else False

@@ -9,6 +9,7 @@ import functools
 import os
 import zlib
 
+from . import winograd
 from .tf_compat import tf, tf1
 
 WEIGHT_DECAY = 'alexnet_tf1_decayed_weights'
@@ -68,7 +69,8 @@ def _cpu_flags():
 # (python -m alexnet_tf1.bench --kernels): 3x3 filter gradients from NCHW copies, fc input
 # gradients as a batched matmul, LRN written out and compiled by XLA, a convolution's bias
 # gradient kept apart from its filter gradient.
-KERNEL_CHOICES = ('conv3x3_nchw', 'fc_batched', 'lrn_xla', 'conv_bias_apart')
+KERNEL_CHOICES = ('conv3x3_nchw', 'fc_batched', 'lrn_xla', 'conv_bias_apart',
+                  'conv3x3_winograd')
 _forced = {}
 
 
@@ -96,7 +98,7 @@ def chosen(name):
     if name in _forced:
         return bool(_forced[name])
     return {'conv3x3_nchw': not avx512(), 'fc_batched': avx512(), 'lrn_xla': True,
-            'conv_bias_apart': True}[name]
+            'conv_bias_apart': True, 'conv3x3_winograd': not avx512()}[name]
 
 
 def _on_cpu(x, choice):
@@ -134,6 +136,9 @@ ACTIVATIONS = {'relu': tf.nn.relu, 'tanh': tf.nn.tanh}
 def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
     """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n). p: {'w'} and,
     unless batch norm follows, {'b'}. relu: whether the neuron `act` follows (ACTIVATIONS)."""
+    if (stride == 1 and tuple(p['w'].shape[:2]) == (3, 3) and padding in ('SAME', 1)
+            and _on_cpu(x, 'conv3x3_winograd')):
+        return winograd.conv3x3(x, p['w'], p.get('b'), ACTIVATIONS[act] if relu else None)
     if isinstance(padding, int):
         padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
     override = {}

@@ -185,9 +185,14 @@ def test_bench_command_prints_every_key(model):
         # (/proc/cpuinfo read here), timed flipped in the same run
         avx512 = {'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'} <= _cpu_flags() and \
             os.environ.get('ONEDNN_MAX_CPU_ISA', 'ALL').upper().startswith(('ALL', 'AVX512'))
-        want = {'conv3x3_nchw': 'off' if avx512 else 'on', 'fc_batched': 'on' if avx512 else 'off',
-                'lrn_xla': 'on', 'conv_bias_apart': 'on'}
+        want = {'fc_batched': 'on' if avx512 else 'off', 'lrn_xla': 'on',
+                'conv_bias_apart': 'on', 'conv3x3_winograd': 'off' if avx512 else 'on'}
+        if avx512:      # on AVX2 Winograd takes every 3x3 layer: NCHW has none left to change
+            want['conv3x3_nchw'] = 'off'
         assert {c: k['ours'] for c, k in out['kernel_choices'].items()} == want
+        # said in the JSON and its notes: the share then counts the direct convolution's FLOPs
+        assert ('conv3x3_winograd' in out['cpu_formulations']) == (not avx512) == \
+            any('Winograd' in n for n in out['notes'])
         for k in out['kernel_choices'].values():
             assert k['flipped_train_ms'] > 0 and k['train_speedup_vs_flipped'] == pytest.approx(
                 k['flipped_train_ms'] / out['train_ms'], rel=0.01)

@@ -98,7 +98,8 @@ def test_conv_gradients_are_tfs_whichever_filter_gradient_runs(k, stride, paddin
     def layer(x, p):
         return ops.conv(x, p, stride, padding)
     shapes = (3, 9, 9, 5), (k, k, 5, 4)
-    (dx, dw), n_nchw = _grads('ours', avx512, monkeypatch, layer, *shapes, _nchw_filter_grad)
+    with ops.kernel_choices(conv3x3_winograd=False):     # its own test: test_winograd.py
+        (dx, dw), n_nchw = _grads('ours', avx512, monkeypatch, layer, *shapes, _nchw_filter_grad)
     (want_dx, want_dw), n_ref = _grads('tf', avx512, monkeypatch, layer, *shapes,
                                        _nchw_filter_grad)
     # NCHW only where oneDNN's NHWC filter gradient is the slow one (AVX2)
@@ -197,7 +198,8 @@ def test_kernel_choices_force_each_formulation_either_way_and_restore_the_rule(a
         return ops.conv(x, p, 1, 'SAME')
     conv_shapes, fc_shapes = ((3, 9, 9, 5), (3, 3, 5, 4)), ((6, 10), (10, 7))
     for on in (True, False):
-        with ops.kernel_choices(conv3x3_nchw=on, fc_batched=on, conv_bias_apart=on):
+        with ops.kernel_choices(conv3x3_nchw=on, fc_batched=on, conv_bias_apart=on,
+                                conv3x3_winograd=False):
             _, n_nchw = _grads('ours', avx512, monkeypatch, conv, *conv_shapes, _nchw_filter_grad)
             _, n_batched = _grads('ours', avx512, monkeypatch, ops.fc, *fc_shapes, _batched_matmul)
             _, n_apart = _grads('ours', avx512, monkeypatch, conv, *conv_shapes, _bias_grad_apart)
@@ -206,11 +208,11 @@ def test_kernel_choices_force_each_formulation_either_way_and_restore_the_rule(a
         _, _, _, _, types = _run(PAPER_LRN, 'ours', monkeypatch)
     assert 'LRNGrad' in types
     # outside the context the ISA's rule again; TF's kernels ignore any forcing
-    assert (ops.chosen('conv3x3_nchw'), ops.chosen('fc_batched'), ops.chosen('conv_bias_apart')) \
-        == (not avx512, avx512, True)
+    assert (ops.chosen('conv3x3_nchw'), ops.chosen('fc_batched'), ops.chosen('conv_bias_apart'),
+            ops.chosen('conv3x3_winograd')) == (not avx512, avx512, True, not avx512)
     monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', 'tf')
     with ops.kernel_choices(conv3x3_nchw=True, fc_batched=True, lrn_xla=True,
-                            conv_bias_apart=True):
+                            conv_bias_apart=True, conv3x3_winograd=True):
         assert not any(ops.chosen(c) for c in ops.KERNEL_CHOICES)
     with pytest.raises(ValueError, match='unknown kernel choice'):
         with ops.kernel_choices(conv5x5_nchw=True):
