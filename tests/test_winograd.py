@@ -55,11 +55,11 @@ def test_winograd_takes_any_batch_the_graph_is_fed():
                                        rtol=0, atol=1e-4)
 
 
-def _conv_ops(avx512, monkeypatch, k=3, stride=1, padding='SAME', device='/cpu:0'):
+def _conv_ops(avx512, monkeypatch, k=3, stride=1, padding='SAME', device='/cpu:0', hw=9):
     monkeypatch.setattr(ops, 'avx512', lambda: avx512)
     graph = tf.Graph()
     with graph.as_default(), tf1.device(device):
-        x = tf1.placeholder(tf.float32, [None, 9, 9, 4])
+        x = tf1.placeholder(tf.float32, [None, hw, hw, 4])
         p = {'w': tf.zeros([k, k, 4, 6]), 'b': tf.zeros([6])}
         ops.conv(x, p, stride, padding)
     return {op.type for op in graph.get_operations()}
@@ -74,6 +74,7 @@ def test_conv_takes_winograd_for_3x3_stride_1_same_on_avx2_only(avx512, monkeypa
     with ops.kernel_choices(conv3x3_winograd=avx512):      # forced the other way
         assert ('BatchMatMulV2' in _conv_ops(avx512, monkeypatch)) is avx512
     assert 'Conv2D' in _conv_ops(False, monkeypatch, device='/gpu:0')
+    assert 'Conv2D' in _conv_ops(False, monkeypatch, hw=None)     # maps of any size: direct
 
 
 def test_flops_count_a_winograd_layer_as_its_direct_convolution():
