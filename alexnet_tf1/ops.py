@@ -69,8 +69,8 @@ def _cpu_flags():
 # (python -m alexnet_tf1.bench --kernels): 3x3 filter gradients from NCHW copies, fc input
 # gradients as a batched matmul, LRN written out and compiled by XLA, a convolution's bias
 # gradient kept apart from its filter gradient, 3x3 stride-1 'SAME' convolutions by Winograd's
-# F(2x2, 3x3) (AlexNet's step 1.13x, VGG-A's 1.30x on AVX2; 0.93x on AVX-512, whose direct
-# kernels are twice as fast while the transforms move the same memory).
+# F(2x2, 3x3) (AlexNet's step 1.10-1.13x, VGG-A's 1.30x on AVX2; 0.92x on AVX-512, whose
+# direct kernels are twice as fast while the transforms move the same memory).
 KERNEL_CHOICES = ('conv3x3_nchw', 'fc_batched', 'lrn_xla', 'conv_bias_apart',
                   'conv3x3_winograd')
 _forced = {}
