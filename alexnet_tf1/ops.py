@@ -33,8 +33,8 @@ def cpu_kernels():
     faster formulations below (LRN compiled by XLA; a convolution's bias gradient apart from
     its filter gradient; on AVX2 3x3 stride-1 convolutions by Winograd and other 3x3 filter
     gradients in NCHW, on AVX-512 fc input gradients as a batched matmul) or TF's own kernels
-    everywhere. Either way the numbers are the same to float rounding. Without oneDNN (TF_ENABLE_ONEDNN_OPTS=0) TF's CPU filter gradient has
-    no NCHW form: 'tf'."""
+    everywhere. Either way the numbers are the same to float rounding. Without oneDNN
+    (TF_ENABLE_ONEDNN_OPTS=0) TF's CPU filter gradient has no NCHW form: 'tf'."""
     if os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1').strip() in ('0', 'false', 'False'):
         return 'tf'
     return 'tf' if os.environ.get('ALEXNET_TF1_CPU_KERNELS', '').strip().lower() == 'tf' else 'ours'
@@ -138,13 +138,14 @@ ACTIVATIONS = {'relu': tf.nn.relu, 'tanh': tf.nn.tanh}
 def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
     """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n). p: {'w'} and,
     unless batch norm follows, {'b'}. relu: whether the neuron `act` follows (ACTIVATIONS)."""
-    if (stride == 1 and tuple(p['w'].shape[:2]) == (3, 3) and padding in ('SAME', 1)
-            and x.shape[1:].is_fully_defined() and _on_cpu(x, 'conv3x3_winograd')):
+    k3s1 = stride == 1 and tuple(p['w'].shape[:2]) == (3, 3)
+    if (k3s1 and padding in ('SAME', 1) and x.shape[1:].is_fully_defined()
+            and _on_cpu(x, 'conv3x3_winograd')):
         return winograd.conv3x3(x, p['w'], p.get('b'), ACTIVATIONS[act] if relu else None)
     if isinstance(padding, int):
         padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
     override = {}
-    if stride == 1 and tuple(p['w'].shape[:2]) == (3, 3) and _on_cpu(x, 'conv3x3_nchw'):
+    if k3s1 and _on_cpu(x, 'conv3x3_nchw'):
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
     if 'b' in p and _on_cpu(x, 'conv_bias_apart'):
         override['BiasAdd'] = 'BiasAddGradApart'

@@ -70,10 +70,9 @@ def _input_transform(x, th, tw):
              for a in range(4)]
         rows = [[_combine(bt, [d[a][b] for a in range(4)]) for b in range(4)] for bt in _BT]
         v = [_combine(bt, r) for r in rows for bt in _BT]
-        v_shape = tf.shape(v[0])
 
         def grad(dv):
-            dv = tf.unstack(tf.reshape(dv, tf.concat([[16], v_shape], 0)))
+            dv = tf.unstack(tf.reshape(dv, [16, -1, th, tw, c]))
             drows = [[_combine(_BT[:, b], dv[4 * i:4 * i + 4]) for b in range(4)]
                      for i in range(4)]
             dphase = [[None, None], [None, None]]
