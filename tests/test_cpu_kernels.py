@@ -53,6 +53,37 @@ def test_written_out_lrn_gradient_matches_finite_differences(monkeypatch):
     np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-5)
 
 
+def _conv_relu_lrn_grads(kernel, monkeypatch, second_use):
+    """d(sum(g * LRN(ReLU(conv(x)))) [+ sum(ReLU(conv(x)))^2]) / d(x, w, b), and the op types."""
+    monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
+    rng = np.random.RandomState(3)
+    graph = tf.Graph()
+    with graph.as_default(), tf1.device('/cpu:0'):
+        x = tf.constant(rng.randn(2, 6, 6, 3).astype(np.float32) * 20)
+        p = {'w': tf.constant(rng.randn(3, 3, 3, 8).astype(np.float32)),
+             'b': tf.constant(rng.randn(8).astype(np.float32))}
+        a = ops.conv(x, p, 1, 'VALID')        # about half the maps' values negative
+        y = ops.lrn(a, PAPER_LRN)
+        loss = tf.reduce_sum(y * rng.randn(2, 4, 4, 8).astype(np.float32))
+        if second_use:                        # the ReLU's output read by more than the LRN
+            loss += tf.reduce_sum(a) ** 2 * 1e-4
+        grads = tf1.gradients(loss, [x, p['w'], p['b']])
+        types = [op.type for op in graph.get_operations()]
+    with tf1.Session(graph=graph) as sess:
+        return sess.run(grads), types
+
+
+@pytest.mark.parametrize('second_use', [False, True])
+def test_lrn_after_a_relu_masks_its_gradient_instead_of_relugrad(second_use, monkeypatch):
+    got, types = _conv_relu_lrn_grads('ours', monkeypatch, second_use)
+    want, ref_types = _conv_relu_lrn_grads('tf', monkeypatch, second_use)
+    # the LRN's backward applies the ReLU's mask; with a second reader ReluGrad masks the sum
+    assert types.count('ReluGrad') == (1 if second_use else 0)
+    assert ref_types.count('ReluGrad') == 1
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max())
+
+
 def test_a_gpu_placed_lrn_stays_tf_nn_lrn():
     graph = tf.Graph()
     with graph.as_default(), tf1.device('/gpu:0'):       # built only; no GPU needed
