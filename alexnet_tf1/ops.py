@@ -223,7 +223,7 @@ def _lrn_written_out(x, c, masks_relu=False):
     # b_i = a_i d_i^-beta, d_i = bias + alpha sum_{j in win(i)} a_j^2; the window is symmetric,
     # so dL/da_j = g_j d_j^-beta - 2 alpha beta a_j sum_{i in win(j)} g_i b_i / d_i.
     # The forward keeps only b and q = d^-1/2 for the backward (r = d^-beta from q, 1/d = q^2,
-    # a = b / r): the backward then streams three tensors instead of five, 1.02-1.03x a step
+    # a = b / r): the backward streams three maps instead of five (LRN is bound by memory)
     @tf.custom_gradient
     def f(a):
         d = c.bias + c.alpha * _window_sum(a * a, c.depth_radius)
