@@ -142,7 +142,7 @@ _RELU_MASKED = 'alexnet_tf1_relu_masked_gradients'
 @tf.RegisterGradient('ReluUnlessMasked')
 def _relu_unless_masked(op, grad):
     # anything else reaching the ReLU (or a sum of several consumers' gradients) gets the mask
-    if any(grad is t for t in tf1.get_collection(_RELU_MASKED)):
+    if any(grad is t for t in op.graph.get_collection(_RELU_MASKED)):
         return grad
     return tf.raw_ops.ReluGrad(gradients=grad, features=op.outputs[0])
 

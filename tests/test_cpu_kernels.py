@@ -53,34 +53,22 @@ def test_written_out_lrn_gradient_matches_finite_differences(monkeypatch):
     np.testing.assert_allclose(grad, numeric, rtol=1e-3, atol=1e-5)
 
 
-def _conv_relu_lrn_grads(kernel, monkeypatch, second_use):
-    """d(sum(g * LRN(ReLU(conv(x)))) [+ sum(ReLU(conv(x)))^2]) / d(x, w, b), and the op types."""
-    monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
-    rng = np.random.RandomState(3)
-    graph = tf.Graph()
-    with graph.as_default(), tf1.device('/cpu:0'):
-        x = tf.constant(rng.randn(2, 6, 6, 3).astype(np.float32) * 20)
-        p = {'w': tf.constant(rng.randn(3, 3, 3, 8).astype(np.float32)),
-             'b': tf.constant(rng.randn(8).astype(np.float32))}
-        a = ops.conv(x, p, 1, 'VALID')        # about half the maps' values negative
-        y = ops.lrn(a, PAPER_LRN)
-        loss = tf.reduce_sum(y * rng.randn(2, 4, 4, 8).astype(np.float32))
-        if second_use:                        # the ReLU's output read by more than the LRN
-            loss += tf.reduce_sum(a) ** 2 * 1e-4
-        grads = tf1.gradients(loss, [x, p['w'], p['b']])
-        types = [op.type for op in graph.get_operations()]
-    with tf1.Session(graph=graph) as sess:
-        return sess.run(grads), types
-
-
 @pytest.mark.parametrize('second_use', [False, True])
 def test_lrn_after_a_relu_masks_its_gradient_instead_of_relugrad(second_use, monkeypatch):
-    got, types = _conv_relu_lrn_grads('ours', monkeypatch, second_use)
-    want, ref_types = _conv_relu_lrn_grads('tf', monkeypatch, second_use)
+    def layer(x, p):
+        a = ops.conv(x, p, 1, 'VALID')        # about half the maps' values negative
+        y = ops.lrn(a, PAPER_LRN)
+        return y + 0.01 * a if second_use else y    # the ReLU's output read by more than the LRN
+
+    def relu_grad(op):
+        return op.type == 'ReluGrad'
+    shapes, avx512 = ((2, 6, 6, 3), (3, 3, 3, 8)), ops.avx512()
+    got, n_relu_grad = _grads('ours', avx512, monkeypatch, layer, *shapes, relu_grad)
+    want, n_ref = _grads('tf', avx512, monkeypatch, layer, *shapes, relu_grad)
     # the LRN's backward applies the ReLU's mask; with a second reader ReluGrad masks the sum
-    assert types.count('ReluGrad') == (1 if second_use else 0)
-    assert ref_types.count('ReluGrad') == 1
-    for g, w in zip(got, want):
+    assert n_relu_grad == (1 if second_use else 0)
+    assert n_ref == 1
+    for g, w in zip(got, want):               # d/dx, d/dw, d/db
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max())
 
 
@@ -92,8 +80,8 @@ def test_a_gpu_placed_lrn_stays_tf_nn_lrn():
 
 
 def _grads(kernel, avx512, monkeypatch, layer, x_shape, w_shape, counted):
-    """TF's gradients of `layer` at random x, w (with the kernels and ISA said), and how many
-    of the graph's ops `counted(op)` is true for."""
+    """TF's gradients of `layer` at random x, w, b (with the kernels and ISA said), and how
+    many of the graph's ops `counted(op)` is true for."""
     monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
     monkeypatch.setattr(ops, 'avx512', lambda: avx512)
     rng = np.random.RandomState(2)
@@ -101,9 +89,10 @@ def _grads(kernel, avx512, monkeypatch, layer, x_shape, w_shape, counted):
     with graph.as_default(), tf1.device('/cpu:0'):
         x = tf.constant(rng.randn(*x_shape).astype(np.float32))
         w = tf.constant(rng.randn(*w_shape).astype(np.float32))
-        y = layer(x, {'w': w, 'b': tf.constant(rng.randn(w_shape[-1]).astype(np.float32))})
+        b = tf.constant(rng.randn(w_shape[-1]).astype(np.float32))
+        y = layer(x, {'w': w, 'b': b})
         g_up = tf.constant(rng.randn(*y.shape.as_list()).astype(np.float32))
-        grads = tf1.gradients(y, [x, w], grad_ys=[g_up])
+        grads = tf1.gradients(y, [x, w, b], grad_ys=[g_up])
         found = sum(1 for op in graph.get_operations() if counted(op))
     with tf1.Session(graph=graph) as sess:
         return sess.run(grads), found
@@ -130,8 +119,8 @@ def test_conv_gradients_are_tfs_whichever_filter_gradient_runs(k, stride, paddin
         return ops.conv(x, p, stride, padding)
     shapes = (3, 9, 9, 5), (k, k, 5, 4)
     with ops.kernel_choices(conv3x3_winograd=False):     # its own test: test_winograd.py
-        (dx, dw), n_nchw = _grads('ours', avx512, monkeypatch, layer, *shapes, _nchw_filter_grad)
-    (want_dx, want_dw), n_ref = _grads('tf', avx512, monkeypatch, layer, *shapes,
+        (dx, dw, _), n_nchw = _grads('ours', avx512, monkeypatch, layer, *shapes, _nchw_filter_grad)
+    (want_dx, want_dw, _), n_ref = _grads('tf', avx512, monkeypatch, layer, *shapes,
                                        _nchw_filter_grad)
     # NCHW only where oneDNN's NHWC filter gradient is the slow one (AVX2)
     assert (n_nchw, n_ref) == (0 if avx512 else nchw_on_avx2, 0)
@@ -142,8 +131,8 @@ def test_conv_gradients_are_tfs_whichever_filter_gradient_runs(k, stride, paddin
 @pytest.mark.parametrize('avx512', [False, True])
 def test_fc_gradients_are_tfs_whichever_matmul_runs(avx512, monkeypatch):
     shapes = (6, 10), (10, 7)
-    (dx, dw), n_batched = _grads('ours', avx512, monkeypatch, ops.fc, *shapes, _batched_matmul)
-    (want_dx, want_dw), n_ref = _grads('tf', avx512, monkeypatch, ops.fc, *shapes,
+    (dx, dw, _), n_batched = _grads('ours', avx512, monkeypatch, ops.fc, *shapes, _batched_matmul)
+    (want_dx, want_dw, _), n_ref = _grads('tf', avx512, monkeypatch, ops.fc, *shapes,
                                        _batched_matmul)
     assert (n_batched, n_ref) == (1 if avx512 else 0, 0)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-5, atol=1e-5)
