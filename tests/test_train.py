@@ -74,7 +74,8 @@ def test_restart_sets_the_old_run_aside(tmp_path, data):
 @pytest.mark.parametrize('extra', [
     pytest.param([], id='alexnet'),
     # batch norm's moving statistics and RMSProp's slots are part of what must come back; two
-    # minutes on a 2-core Zen 4, so -m slow (test_update_options keeps RMSProp's resume)
+    # minutes on a 2-core Zen 4, so -m slow: test_update_options keeps RMSProp's resume in the
+    # default run, but batch norm's statistics surviving a SIGKILL are checked only here
     pytest.param(['--model', 'inception-v3', '--input-size', '75', '--bn-decay', '0.5',
                   '--optimizer', 'rmsprop', '--keep', '2'], id='inception-v3',
                  marks=pytest.mark.slow)])
