@@ -11,7 +11,7 @@ import os
 import sys
 
 from alexnet_tf1.config import MODEL_DEFAULTS
-from alexnet_tf1.errors import OneLineParser
+from alexnet_tf1.errors import OneLineParser, at_least
 
 
 def parser():
@@ -44,7 +44,7 @@ def parser():
                          'ilsvrc_2012_mean.npy, (3, 256, 256) BGR, or (H, W, 3) RGB); default the '
                          "published per-channel mean (alexnet_tf1/published/means.txt)")
     ap.add_argument('--gpus', default='auto')
-    ap.add_argument('--batch-size', type=int, default=32)
+    ap.add_argument('--batch-size', type=at_least(1), default=32)
     pictures = ap.add_mutually_exclusive_group()
     pictures.add_argument('--images', nargs='+', metavar='FILE', help='classify these pictures')
     pictures.add_argument('--neighbours', nargs='+', metavar='FILE',
@@ -55,8 +55,9 @@ def parser():
                                'checkpoint (<checkpoint>.features.npy, float16: 8,192 bytes per '
                                'image for AlexNet, 10.5 GB for ImageNet\'s 1.28M), made again '
                                'when the checkpoint or the data change')
-    ap.add_argument('--sheet', help='where the top-5 or neighbours PNG goes (default: beside the '
-                                    'checkpoint, top5.png / neighbours.png)')
+    ap.add_argument('--sheet', help='where the top-5 or neighbours PNG goes (default top5.png / '
+                                    'neighbours.png beside the checkpoint; with --init-from, '
+                                    'which has none, in the current directory)')
     return ap
 
 
@@ -69,6 +70,9 @@ def main(argv=None):
     from alexnet_tf1.data.prepared import DataError, open_prepared
     try:
         train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
+        if args.mean and not args.init_from:    # a checkpoint keeps the mean it trained with
+            raise UserError('--mean goes with --init-from published weights; a checkpoint '
+                            'takes the mean recorded with it')
         if args.checkpoint and len(args.checkpoint) > 1:
             if args.init_from or args.images or args.neighbours:
                 raise UserError('an ensemble (several --checkpoint) scores the validation '
@@ -120,6 +124,7 @@ def main(argv=None):
             print('\n'.join(evaluate.classify_files(restored, prepared, args.images, sheet)))
             return 0
         if args.neighbours:
+            evaluate.read_pictures(args.neighbours, prepared, '--neighbours')   # any to look up?
             sheet = args.sheet or ('neighbours.png' if args.init_from else
                                    os.path.join(os.path.dirname(path), 'neighbours.png'))
             print('\n'.join(neighbours.show(restored, prepared, args.neighbours, sheet,

@@ -9,7 +9,6 @@ hits all of them alike. --kernels adds our graph once more per CPU formulation w
 depends on the ISA (ops.KERNEL_CHOICES), that one flipped, to the same alternation. A
 measurement to read, never a pass/fail test.
 """
-import argparse
 import json
 import os
 import sys
@@ -18,7 +17,7 @@ import numpy as np
 
 from .bench_timing import (build_flipped, build_keras, build_matmul, build_ours, data_figures,
                            measure, measure_eval, peak_rss_mb, profile_step, spread)
-from .errors import UserError
+from .errors import OneLineParser, UserError, at_least
 
 
 class BenchError(UserError):
@@ -284,16 +283,18 @@ def print_report(r):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog='python -m alexnet_tf1.bench',
         description="Our graph's forward and training speed beside its Keras 3 twin's and the "
                     "machine's fp32 matmul ceiling, timed alternately in one run.")
     ap.add_argument('--model', default='alexnet', help='a registered model (default alexnet)')
-    ap.add_argument('--batch-size', type=int,
+    ap.add_argument('--batch-size', type=at_least(1),
                     help="default 128 for AlexNet (the paper's batch), 32 for the others")
     ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
-    ap.add_argument('--steps', type=int, default=10, help='timed steps of each kind (default 10)')
-    ap.add_argument('--warmup', type=int, default=2, help='untimed steps first (default 2)')
+    ap.add_argument('--steps', type=at_least(1), default=10,
+                    help='timed steps of each kind (default 10)')
+    ap.add_argument('--warmup', type=at_least(0), default=2,
+                    help='untimed steps first (default 2)')
     ap.add_argument('--json', action='store_true', help='print one JSON object')
     ap.add_argument('--xla', action='store_true', help='XLA: global_jit_level / jit_compile')
     ap.add_argument('--mixed-precision', action='store_true',
@@ -304,24 +305,25 @@ def main(argv=None):
     ap.add_argument('--kernels', action='store_true',
                     help='also time our graph with each CPU formulation flipped (ops.KERNEL_CHOICES)')
     ap.add_argument('--no-data', action='store_true', help='skip the input-pipeline figures')
-    ap.add_argument('--data-seconds', type=float, default=1.0,
+    ap.add_argument('--data-seconds', type=at_least(0, float, strict=True), default=1.0,
                     help='time per input-pipeline measurement (default 1)')
-    ap.add_argument('--data-images', type=int, default=12,
+    ap.add_argument('--data-images', type=at_least(1), default=12,
                     help='JPEGs the input-pipeline benchmark writes (default 12)')
-    ap.add_argument('--matmul-size', type=int, default=4096,
+    ap.add_argument('--matmul-size', type=at_least(1), default=4096,
                     help='side of the square matmul that measures the ceiling (default 4096)')
-    ap.add_argument('--intra-threads', type=int, default=0,
+    ap.add_argument('--intra-threads', type=at_least(0), default=0,
                     help='our session intra_op_parallelism_threads (0: TF decides)')
-    ap.add_argument('--inter-threads', type=int, default=0,
+    ap.add_argument('--inter-threads', type=at_least(0), default=0,
                     help='our session inter_op_parallelism_threads (0: TF decides)')
-    ap.add_argument('--profile', type=int, nargs='?', const=15, default=0, metavar='TOP',
+    ap.add_argument('--profile', type=at_least(1), nargs='?', const=15, default=0, metavar='TOP',
                     help='trace one extra training step of ours: time per op type (top TOP)')
     ap.add_argument('--timeline', metavar='PATH', help='write that step as a Chrome trace JSON')
     args = ap.parse_args(argv)
     if args.batch_size is None:
         args.batch_size = 128 if args.model == 'alexnet' else 32
-    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or args.matmul_size < 1:
-        ap.error('--batch-size, --steps and --matmul-size must be >= 1, --warmup >= 0')
+    if args.timeline and not os.path.isdir(os.path.dirname(os.path.abspath(args.timeline))):
+        # found out after the whole measurement otherwise
+        ap.error(f'--timeline {args.timeline}: its directory does not exist')
     from . import models
     from .devices import DeviceError
     if args.model not in models.MODELS:

@@ -72,6 +72,8 @@ def resolve(checkpoint=None, train_dir=None):
             raise CheckpointError(f'no checkpoint at {checkpoint} (expected {checkpoint}.index)')
         return checkpoint
     path = latest(where) if where and os.path.isdir(where) else None
+    if path is None and where and os.path.isdir(where) and candidates(where):
+        raise all_damaged(where)
     if path is None:
         raise CheckpointError(f'no checkpoint in {where}; train first: python run_train.py '
                               f'--train-dir {where}')

@@ -36,7 +36,7 @@ class ModelConfig:
     fc8: str = 'tower0'
     # 'paper': each model's own rule (AlexNet and VGG N(0, init_std); LeNet-5 the paper's
     # uniform +-2.4/F_in; GoogLeNet bvlc_googlenet's xavier, the paper giving none);
-    # 'glorot': Glorot-uniform weights (SPEC's alternative for the deeper VGG nets)
+    # 'glorot': Glorot-uniform weights (the VGG paper's alternative for its deeper nets, 3.1)
     init: str = 'paper'
     # the fed input (crop minus the mean image, 0..255 scale) is multiplied by this in the graph;
     # LeNet-5 reads the paper's range (background -0.1, ink 1.175: a span of 1.275, not 255)
@@ -47,7 +47,7 @@ class ModelConfig:
     lrn_span: str = 'tower'
     # batch norm's moving averages: m <- bn_decay m + (1 - bn_decay) batch statistic (Keras')
     bn_decay: float = 0.99
-    # the AlexNet paper's ablations (section 3; README "The paper's experiments"): LRN on or
+    # the AlexNet paper's ablations (sections 3.1-3.4; docs/reference.md 1.8): LRN on or
     # off; pooling '3x3' (z = 3, s = 2, overlapping) or '2x2' (z = s = 2); 'relu' or 'tanh'
     # neurons (Figure 1). Models that have no such layer refuse the switch (models.SWITCHES).
     use_lrn: bool = True
@@ -74,7 +74,7 @@ INCEPTION_SCALE = 1 / 127.5
 INCEPTION = ('inception-v2', 'inception-v3', 'inception-v4', 'inception-resnet-v1',
              'inception-resnet-v2', 'inception-resnet-v2-figure15')
 
-# Each model's own defaults (SPEC.md sections 1-4); anything not listed is ModelConfig's default.
+# Each model's own defaults (docs/reference.md 1-5); anything not listed is ModelConfig's default.
 MODEL_DEFAULTS = {
     'alexnet': {},
     # bvlc_reference_caffenet: pool before LRN (its table), Caffe's LRN over all maps

@@ -4,7 +4,8 @@ import argparse
 
 
 class UserError(Exception):
-    """Printed by run_train.py, run_eval.py and the data commands as `error: <message>`."""
+    """Printed by every command (run_train.py, run_eval.py, the python -m ones) as
+    `error: <message>`, exit code 2."""
 
 
 class UnknownName(UserError, KeyError):
@@ -19,3 +20,19 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f'error: {message} (--help lists the options)\n')
+
+
+def at_least(low, kind=int, strict=False):
+    """An argparse type: a `kind` number >= low (> low when strict). argparse puts the flag's
+    name in front of the message, so the one line names both the flag and the value."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"{text}: must be {'>' if strict else '>='} {low}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse

@@ -218,17 +218,37 @@ def read_picture(path, prepared):
     return shown, img
 
 
-def classify_files(restored, prepared, files, sheet_path):
-    """Top-5 classes with names for the user's pictures (10-crop average), and a PNG sheet."""
+def read_pictures(files, prepared, flag='--images'):
+    """([(file, as shown, as the model takes it)] for the pictures that read, [(file, why)]
+    for the others). None readable is a UserError naming each: a caller must be able to tell
+    from the exit code that nothing was looked at."""
     from .data.decode import BadImage
-    size = restored.config.input_size
-    pictures, rows, lines = [], [], []
+    from .errors import UserError
+    good, bad = [], []
     for f in files:
         try:
-            shown, img = read_picture(f, prepared)
+            good.append((f, *read_picture(f, prepared)))
         except (BadImage, OSError) as e:
-            lines.append(f'{f}: skipped ({e})')
+            bad.append((f, e.strerror if isinstance(e, OSError) and e.strerror else str(e)))
+    if not good:
+        raise UserError(f'none of the {flag} could be read: '
+                        + '; '.join(f'{f} ({why})' for f, why in bad))
+    return good, bad
+
+
+def classify_files(restored, prepared, files, sheet_path):
+    """Top-5 classes with names for the user's pictures (10-crop average), and a PNG sheet.
+    A picture that cannot be read is a warning line, unless none can (UserError)."""
+    size = restored.config.input_size
+    good, bad = read_pictures(files, prepared)
+    skipped = dict(bad)
+    readable = {f: (shown, img) for f, shown, img in good}
+    pictures, rows, lines = [], [], []
+    for f in files:
+        if f in skipped:
+            lines.append(f'warning: {f}: skipped ({skipped[f]})')
             continue
+        shown, img = readable[f]
         crops = pipeline.preprocess_for_eval(img, prepared.mean, size, 'ten')
         p = restored.probs(crops[:n_crops(restored.state)]).mean(axis=0)
         best = np.argsort(-p)[:5]
@@ -236,9 +256,8 @@ def classify_files(restored, prepared, files, sheet_path):
         lines.append(f'{f}: ' + ', '.join(f'{n} {q:.1%}' for n, q in preds))
         pictures.append(shown)
         rows.append(preds)
-    if pictures:
-        figures.save_png(sheet_path, figures.top5_sheet(pictures, rows))
-        lines.append(f'top-5 sheet: {sheet_path}')
+    figures.save_png(sheet_path, figures.top5_sheet(pictures, rows))
+    lines.append(f'top-5 sheet: {sheet_path}')
     return lines
 
 

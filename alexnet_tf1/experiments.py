@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from .errors import OneLineParser
+from .errors import OneLineParser, UserError, at_least
 from .io_util import atomic_write_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -314,10 +314,11 @@ def parser():
     ap.add_argument('--out', default=os.path.join(ROOT, 'experiments'),
                     help='results go to OUT/NAME (default experiments/)')
     ap.add_argument('--seeds', type=_ints, default=[0], help='comma-separated, default 0')
-    ap.add_argument('--epochs', type=int, help="every arm's epochs (default: the preset's)")
+    ap.add_argument('--epochs', type=at_least(1),
+                    help="every arm's epochs (default: the preset's)")
     ap.add_argument('--lrs', type=_floats, default=[0.003, 0.01, 0.03, 0.1],
                     help='relu-vs-tanh: the rates tried for each neuron (default 0.003,0.01,0.03,0.1)')
-    ap.add_argument('--budget-minutes', type=float,
+    ap.add_argument('--budget-minutes', type=at_least(0, float),
                     help='stop (saving each run) after this long; the same command continues')
     ap.add_argument('--gpus', default='auto')
     return ap
@@ -325,9 +326,12 @@ def parser():
 
 def _ints(text):
     try:
-        return [int(v) for v in text.split(',') if v.strip()]
+        values = [int(v) for v in text.split(',') if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r}: expected integers like 0,1') from None
+        values = []
+    if not values:
+        raise argparse.ArgumentTypeError(f'{text!r}: expected integers like 0,1')
+    return values
 
 
 def _floats(text):
@@ -340,11 +344,23 @@ def _floats(text):
     return values
 
 
+def check(args):
+    """What every arm would trip over, refused before the first one starts."""
+    from . import devices
+    from .data.prepared import open_prepared
+    if args.data_dir:
+        open_prepared(args.data_dir)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError(f'--out {args.out} is a file; results go to a directory')
+    devices.resolve(args.gpus, towers=1)        # the arms' tower counts differ
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
-    if args.data_dir and not os.path.isfile(os.path.join(args.data_dir, 'manifest.json')):
-        print(f'error: {args.data_dir} is not a prepared directory (no manifest.json; '
-              'python -m alexnet_tf1.data.prepare makes one)', file=sys.stderr)
+    try:
+        check(args)
+    except UserError as e:
+        print(f'error: {e}', file=sys.stderr)
         return 2
     return run(args)
 

@@ -7,23 +7,35 @@ as bvlc_googlenet.npy (caffe-tensorflow's layout), VGG-D / VGG-E as a Keras VGG1
 reversed on the way out, so that --init-from (which reverses them back) gives the same net.
 """
 import argparse
+import os
 import sys
 
 from .errors import OneLineParser
 
 
+# model -> (the layer that reads the image, the published file's extension)
+LAYOUTS = {'alexnet': ('conv1', '.npy'), 'caffenet': ('conv1', '.npy'),
+           'googlenet': ('conv1', '.npy'), 'vgg-d': ('conv1_1', '.h5'), 'vgg-e': ('conv1_1', '.h5')}
+
+
 def export(checkpoint, out):
     from . import caffe_npy, checkpoints, keras_h5
+    from .errors import UserError
     from .evaluate import Restored
-    r = Restored(checkpoints.resolve(checkpoint=checkpoint), 'cpu')
-    model = r.config.model
-    first = {'alexnet': ('conv1', 0), 'caffenet': ('conv1', 0), 'googlenet': ('conv1', 0),
-             'vgg-d': ('conv1_1', 0), 'vgg-e': ('conv1_1', 0)}.get(model)
-    if first is None:
+    prefix = checkpoints.resolve(checkpoint=checkpoint)
+    model = checkpoints.read_state(prefix)['model']
+    if model not in LAYOUTS:
         raise checkpoints.CheckpointError(f'{model} has no published layout; export takes '
                                           f'alexnet, caffenet, googlenet, vgg-d or vgg-e')
+    first, ext = LAYOUTS[model]
+    # np.save would quietly add .npy to another name, and readers tell .h5 files by their name
+    if not out.endswith(ext):
+        raise UserError(f'{out}: {model} is written in its published layout, a {ext} file')
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise UserError(f'{out}: its directory does not exist')
+    r = Restored(prefix, 'cpu')
     with r.g.graph.as_default():    # RGB -> BGR, in the session only: the checkpoint is untouched
-        towers = [k for k in r.g.net.params if k[0] == first[0]]
+        towers = [k for k in r.g.net.params if k[0] == first]
         for key in towers:
             w = r.g.net.params[key]['w']
             w.load(r.sess.run(w)[:, :, ::-1, :], r.sess)

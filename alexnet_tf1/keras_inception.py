@@ -25,9 +25,11 @@ from .weight_files import WeightFileError
 BN_KEYS = ('gamma', 'beta', 'moving_mean', 'moving_variance')
 
 
-def read_layers(path):
-    """[(Keras layer name, [(weight name or None, array)])] of the layers holding arrays."""
-    return read_h5(path, lambda f: _keras3(path, f) if _is_keras3(f) else _keras2(path, f))
+def read_layers(path, unnamed=False):
+    """[(Keras layer name, [(weight name or None, array)])] of the layers holding arrays.
+    unnamed: a Keras 3 layer without its name is listed under its key, not refused."""
+    return read_h5(path, lambda f: _keras3(path, f, unnamed) if _is_keras3(f)
+                   else _keras2(path, f))
 
 
 def _keras2(path, f):
@@ -46,18 +48,18 @@ def _keras2(path, f):
     return out
 
 
-def _keras3(path, f):
+def _keras3(path, f, unnamed=False):
     out = []
     for key, g in f['layers'].items():
         if not isinstance(g, h5py.Group) or 'vars' not in g or not len(g['vars']):
             continue
         v = g['vars']
-        if 'name' not in v.attrs:
+        if 'name' not in v.attrs and not unnamed:
             raise WeightFileError(
                 f'{path}: layer {key!r} carries no name (a Keras 3 file older than the '
                 f'layers-named format): its creation order cannot be read; load it in Keras '
                 f'and save_weights it again, or save it as a Keras 2 .h5')
-        out.append((_str(v.attrs['name']),
+        out.append((_str(v.attrs.get('name', key)),
                     [(None, np.asarray(v[k])) for k in sorted(v.keys(), key=int)]))
     return out
 
@@ -144,9 +146,10 @@ def _take(path, pools, key, layer, unit, what):
 
 def detect(path):
     """'inception-v3' or 'inception-resnet-v2' by the file's batch norms (94 or 204), None
-    for any other file."""
+    for any other file. The count needs no names: a Keras 3 file whose layers carry none is
+    still told, so that loading it says why it cannot be read, not that it is no VGG."""
     try:
-        layers = read_layers(path)
+        layers = read_layers(path, unnamed=True)
         kinds = [_classify(path, n, w)[0] for n, w in layers]
     except WeightFileError:
         return None

@@ -131,7 +131,7 @@ def _alexnet(kit, groups):
     return keras.Model(inp, out, name='alexnet' if groups == 2 else 'alexnet_one_tower')
 
 
-# SPEC.md section 3: conv widths per block; 'L' = LRN after the conv, '1x1-N' = 1x1 conv
+# The VGG paper's Table 1: conv widths per block; 'L' = LRN after the conv, '1x1-N' = 1x1 conv
 VGG = {
     'a': ((64,), (128,), (256, 256), (512, 512), (512, 512)),
     'a-lrn': ((64, 'L'), (128,), (256, 256), (512, 512), (512, 512)),
@@ -173,7 +173,7 @@ def _lenet5_relu(kit):
     return keras.Model(inp, out, name='lenet5_relu')
 
 
-# SPEC.md section 4: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
+# The GoogLeNet paper's Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
 INCEPTION = {
     '3a': (64, 96, 128, 16, 32, 32), '3b': (128, 128, 192, 32, 96, 64),
     '4a': (192, 96, 208, 16, 48, 64), '4b': (160, 112, 224, 24, 64, 64),
@@ -225,7 +225,7 @@ def _googlenet(kit):
 
 
 def _application(kit, name):
-    """keras.applications' own InceptionV3 / InceptionResNetV2 (the issue's twin: the model
+    """keras.applications' own InceptionV3 / InceptionResNetV2 (the twin is the model
     itself, not a rebuild), at the config's size and classes, logits out. It has no auxiliary
     head; ours trains v3's (0.4 x its loss), about 1% more work."""
     c = kit.config

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from .errors import OneLineParser
+from .errors import OneLineParser, UserError
 
 PATHS = {'native': {}, 'avx2': {'ONEDNN_MAX_CPU_ISA': 'AVX2'},
          'tf': {'ALEXNET_TF1_CPU_KERNELS': 'tf'}}
@@ -74,8 +74,47 @@ def finished(out):
     """The rows already in OUT (a measurement continues where it stopped)."""
     if not os.path.exists(out):
         return []
+    rows = []
     with open(out) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise UserError(f'{out}: line {n} is not a JSON row; give another OUT') from None
+    return rows
+
+
+def check(args, extra):
+    """(seeds, paths) once every flag and file is known good: a mistake found only at the
+    run it concerns would come after hours of the runs before it."""
+    try:
+        seeds = [int(s) for s in args.seeds.split(',') if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise UserError(f'--seeds {args.seeds!r}: give integers like 0,1,2')
+    paths = [p for p in args.paths.split(',') if p.strip()]
+    unknown = [p for p in paths if p not in PATHS] or ([] if paths else [args.paths])
+    if unknown:
+        raise UserError(f'--paths: unknown kernel path {unknown[0]!r}; one of {", ".join(PATHS)}')
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise UserError(f'{args.out}: its directory does not exist')
+    finished(args.out)
+    check_train_flags(extra)
+    return seeds, paths
+
+
+def check_train_flags(extra):
+    """run_train.py's own parsing and range checks on the flags passed on to it."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    import run_train
+    from . import options
+    from .data.prepared import open_prepared
+    args = run_train.parser().parse_args(extra)     # a bad flag: its one line, exit 2
+    options.resolve(args, open_prepared(args.data_dir).dataset if args.data_dir else 'sample')
 
 
 def record(out, row):
@@ -86,17 +125,17 @@ def record(out, row):
 
 def main(argv=None):
     args, extra = parser(__doc__, 'matrix', '0,1,2,3', 'native,avx2,tf').parse_known_args(argv)
-    os.makedirs(args.runs, exist_ok=True)         # the rest of the flags go to run_train.py
+    try:
+        seeds, paths = check(args, extra)
+        os.makedirs(args.runs, exist_ok=True)       # the rest of the flags go to run_train.py
+    except (UserError, OSError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     done = {(r['path'], r['seed']) for r in finished(args.out) if r.get('extra') == extra}
-    for seed in map(int, args.seeds.split(',')):
-        for path in args.paths.split(','):
-            if path not in PATHS:
-                print(f'error: unknown kernel path {path!r}; one of {", ".join(PATHS)}',
-                      file=sys.stderr)
-                return 2
-            if (path, seed) in done:
-                continue
-            record(args.out, run_one(path, seed, args.runs, extra))
+    for seed in seeds:
+        for path in paths:
+            if (path, seed) not in done:
+                record(args.out, run_one(path, seed, args.runs, extra))
     return 0
 
 

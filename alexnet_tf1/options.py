@@ -65,7 +65,7 @@ class Options:
 
 
 # (option, lowest allowed, bound it must stay below or None)
-LIMITS = (('batch_size', 1, None), ('epochs', 0, None), ('lr', 0, None), ('momentum', 0, 1),
+LIMITS = (('batch_size', 1, None), ('epochs', 1, None), ('lr', 0, None), ('momentum', 0, 1),
           ('weight_decay', 0, None), ('patience', 1, None), ('step_epochs', 1, None),
           ('lr_factor', 0, None), ('warmup_epochs', 0, None), ('lighting', 0, None),
           ('shift', 0, None), ('save_every', 1, None), ('keep', 1, None), ('print_freq', 1, None),

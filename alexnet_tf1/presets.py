@@ -9,7 +9,7 @@ its peak lr is the paper's 0.01 x sqrt(32 / 128). A constant rate with one drop 
 edge of stability (which runs diverged late depended on the CPU's rounding), so the rate
 rises from 0 over 2 epochs (Goyal et al. 2017) and falls along a cosine to 0 at epoch 14: it
 is highest where the loss is high and the net far from any sharp minimum, and already low
-where the constant rate blew up (epochs 8-10). README "The sample preset" has the matrix.
+where the constant rate blew up (epochs 8-10). docs/results.md "The sample preset" has the matrix.
 vgg: Simonyan and Zisserman 2015 - batch 256, momentum 0.9, weight decay 5e-4, lr 0.01 /10
 three times, 74 epochs, 224 crops of 256 images (S = 256).
 googlenet: Szegedy et al. 2015 use asynchronous SGD, momentum 0.9 and a 4% lr drop every 8
@@ -28,7 +28,7 @@ inception-sample, inception-v4-sample: the sample set in under 30 minutes on 2 c
 crops of images stored at 183 (the nets are convolutional up to their global average pool; at
 299 one epoch of Inception-ResNet-v2 took 6 minutes here), the papers' RMSProp with a warm-up
 of 2 epochs and a cosine to 0 as for the other sample presets, batch norm decay 0.9, neither
-clipping nor label smoothing (README "The later Inception family" says why); v2 / v3 at lr
+clipping nor label smoothing (docs/results.md "The later Inception family" says why); v2 / v3 at lr
 0.01 for 40 epochs (in 20 the seed decided whether v3 got past 60%), v4 and the
 Inception-ResNets at 0.004 for 16.
 cifar4: the AlexNet paper's Figure 1 - "no regularization of any kind": no weight decay, no

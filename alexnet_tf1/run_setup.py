@@ -128,6 +128,11 @@ def setup(args, restart=True):
     model config and the devices --gpus gives it."""
     prepared = open_data(args.data_dir)
     opts = options.resolve(args, prepared.dataset)
+    if opts.mean and not (opts.init_from and not importers.is_checkpoint(opts.init_from)):
+        # this project's runs subtract their data's own mean image; only published weights
+        # come with another one
+        raise TrainError(f'--mean {opts.mean}: goes with --init-from published weights, the '
+                         f'mean they were trained with')
     train_dir = opts.train_dir or default_train_dir(opts.model)
     if restart and opts.restart and os.path.isdir(train_dir) and os.listdir(train_dir):
         print(f'--restart: the previous run in {train_dir} moved to {_set_aside(train_dir)}')
@@ -156,8 +161,9 @@ def setup(args, restart=True):
         state = _fresh_state(opts, prepared)
     cfg = ModelConfig.from_dict(state['config'])
     if cfg.num_classes != prepared.num_classes:
-        raise TrainError(f'the run in {train_dir} has {cfg.num_classes} classes, the data '
-                         f'{prepared.num_classes}; use --restart or another --train-dir')
+        raise TrainError(f'the run in {train_dir} has {cfg.num_classes} classes, the data in '
+                         f'{prepared.path} {prepared.num_classes}; use --restart or another '
+                         f'--train-dir')
     if not args.data_dir and published.stored_size(cfg.input_size) != int(
             prepared.manifest.get('image_size', 256)):
         prepared = open_data(None, cfg.input_size)

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from . import config as config_mod, devices, graph, models, options
+from .errors import OneLineParser
 
 
 def layer_rows(model='alexnet', gpus='cpu', cfg=None):
@@ -60,7 +61,7 @@ def _table(s, paper, paper_total):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog='python -m alexnet_tf1.summary', description=__doc__.split('\n')[2])
+    ap = OneLineParser(prog='python -m alexnet_tf1.summary', description=__doc__.split('\n')[2])
     ap.add_argument('--model', default='alexnet', choices=sorted(models.MODELS))
     ap.add_argument('--gpus', default='auto', help="'auto', 'cpu', or GPU ids like '0,1'")
     ap.add_argument('--json', action='store_true', help='print one JSON object')

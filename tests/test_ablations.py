@@ -1,4 +1,4 @@
-"""The AlexNet paper's ablation switches change the graph as claimed (issue 16), the one-GPU
+"""The AlexNet paper's ablation switches change the graph as claimed, the one-GPU
 net and Figure 1's four-layer CNN count what their layers add up to, and --no-crop feeds the
 whole picture scaled."""
 import json

@@ -1,4 +1,4 @@
-"""LRN, initialisation, the update rule and determinism against NumPy and SPEC.md."""
+"""LRN, initialisation, the update rule and determinism against NumPy and the paper."""
 import numpy as np
 import pytest
 
@@ -89,6 +89,19 @@ def test_update_is_the_papers_momentum_rule_across_a_learning_rate_change():
         sess.run(g.train_op, {g.images: x, g.labels: y, g.lr: lr})
     np.testing.assert_allclose(sess.run(var), w, rtol=1e-4, atol=1e-7)
     assert sess.run(g.global_step) == 3
+    sess.close()
+
+
+def test_loss_adds_the_papers_weight_decay_on_the_weights_not_the_biases():
+    g, sess = open_alexnet(seed=5)
+    x, y = images(2, seed=2), [1, 4]
+    with g.graph.as_default():
+        params = {v.op.name: v for v in tf1.trainable_variables()}
+    total, xent, values = sess.run((g.total_loss, g.xent, params), {g.images: x, g.labels: y})
+    squares = sum(np.sum(v.astype(np.float64) ** 2) for k, v in values.items()
+                  if k.endswith('/weights'))
+    assert len(values) == 2 * 16 - 2                     # fc8 lives on tower 0 only
+    np.testing.assert_allclose(total - xent, 0.0005 / 2 * squares, rtol=1e-3)
     sess.close()
 
 

@@ -1,4 +1,4 @@
-"""The graph against the paper's table (SPEC.md section 1), built without running it."""
+"""The graph against the paper's table (its section 3.5 and Figure 2), built without running it."""
 import json
 import subprocess
 import sys
@@ -8,7 +8,7 @@ import pytest
 
 from alexnet_tf1 import config, summary
 
-# SPEC.md section 1: output (both towers) and parameters per layer.
+# The paper's section 3.5, typed in: output (both towers) and parameters per layer.
 SPEC = {
     'conv1': ((55, 55, 96), 34_944), 'pool1': ((27, 27, 96), 0),
     'conv2': ((27, 27, 256), 307_456), 'pool2': ((13, 13, 256), 0),

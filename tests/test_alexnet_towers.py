@@ -1,6 +1,7 @@
 """The two-tower split as the paper drew it: where each tower runs and what each layer reads."""
 import re
 
+import numpy as np
 import pytest
 
 from alexnet_session import images, open_alexnet
@@ -8,10 +9,15 @@ from alexnet_tf1.tf_compat import tf, tf1
 
 
 @pytest.fixture(scope='module')
-def net():
+def opened():
     g, sess = open_alexnet()
-    yield g
+    yield g, sess
     sess.close()
+
+
+@pytest.fixture(scope='module')
+def net(opened):
+    return opened[0]
 
 
 @pytest.fixture(scope='module')
@@ -73,11 +79,48 @@ def test_conv3_and_fc6_to_fc8_read_both_towers(net, layer, source):
             assert _reaches(y, net.net.end_points[source][1])
 
 
-def test_conv1_of_each_tower_sees_the_whole_image(net):
+def _conv_before(y):
+    """The convolution whose output the ReLU (and bias add) `y` is made from."""
+    op = y.op
+    while op.type != 'Conv2D':
+        op = op.inputs[0].op
+    return op.outputs[0]
+
+
+def _receptive_sum(w_sum, size, k=11, stride=4):
+    """NumPy: d sum(conv outputs) / d input pixel, for a VALID k x k convolution at `stride`
+    whose kernel summed over output maps is w_sum [k, k, c]: each output position adds its
+    window of w_sum to the pixels it reads. Also the count of windows over each pixel."""
+    n = (size - k) // stride + 1
+    grad = np.zeros((size, size, w_sum.shape[-1]), np.float64)
+    count = np.zeros((size, size), np.int64)
+    for p in range(n):
+        for q in range(n):
+            grad[p * stride:p * stride + k, q * stride:q * stride + k] += w_sum
+            count[p * stride:p * stride + k, q * stride:q * stride + k] += 1
+    return grad, count
+
+
+def test_conv1_of_each_tower_sees_the_whole_image(opened):
+    """Section 3.5: conv1 filters the 224x224x3 input (227 with the usual erratum) with 11x11x3
+    kernels at a stride of 4, both towers reading the same whole image. The gradient of the sum
+    of a tower's conv1 outputs w.r.t. each input pixel equals the NumPy sum of its kernels over
+    every window that covers the pixel, and no pixel of the 227x227x3 image is left out."""
+    net, sess = opened
+    size = int(net.images.shape[1])
+    _, count = _receptive_sum(np.zeros((11, 11, 1)), size)
+    assert size == 227 and count.min() >= 1         # 55 windows a side cover all 227 pixels
+    assert _receptive_sum(np.zeros((11, 11, 1)), 224)[1][-1].max() == 0   # 224: row 223 unseen
     with net.graph.as_default():
         for t in (0, 1):
-            g = tf1.gradients(tf.reduce_sum(net.net.end_points['conv1'][t]), net.images)[0]
-            assert g is not None
+            conv = _conv_before(net.net.end_points['conv1'][t])
+            g = tf1.gradients(tf.reduce_sum(conv), net.images)[0]
+            got = sess.run(g, {net.images: np.zeros((1, size, size, 3), np.float32)})[0]
+            w = sess.run(net.net.params[('conv1', t)]['w'])
+            assert w.shape == (11, 11, 3, 48)
+            want, _ = _receptive_sum(w.sum(axis=-1, dtype=np.float64), size)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+            assert np.count_nonzero(got) == size * size * 3
 
 
 def test_variables_live_on_their_towers_device(net):

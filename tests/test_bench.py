@@ -20,8 +20,9 @@ ALEXNET_KEYS = ('train_speedup_vs_keras_one_tower', 'forward_speedup_vs_keras_on
                 'keras_one_tower_forward_ms', 'keras_one_tower_train_ms',
                 'keras_one_tower_train_images_per_s')
 
-# SPEC.md section 1, typed in: (name, Ho, Wo, Cout, k, Cin each kernel reads) per tower for
-# the convolutions, (name, in, out) per tower for the fc layers; towers side by side.
+# Krizhevsky et al. 2012, section 3.5 and Figure 2, typed in: (name, Ho, Wo, Cout, k, Cin each
+# kernel reads) per tower for the convolutions, (name, in, out) per tower for the fc layers;
+# towers side by side.
 TWO_TOWERS_CONV = [('conv1', 55, 55, 48, 11, 3), ('conv2', 27, 27, 128, 5, 48),
                    ('conv3', 13, 13, 192, 3, 256), ('conv4', 13, 13, 192, 3, 192),
                    ('conv5', 13, 13, 128, 3, 192)]
@@ -31,6 +32,22 @@ ONE_TOWER_CONV = [('conv1', 55, 55, 96, 11, 3), ('conv2', 27, 27, 256, 5, 96),
                   ('conv3', 13, 13, 384, 3, 256), ('conv4', 13, 13, 384, 3, 384),
                   ('conv5', 13, 13, 256, 3, 384)]
 ONE_TOWER_FC = [('fc6', 9216, 4096), ('fc7', 4096, 4096), ('fc8', 4096, 1000)]
+
+# The same net layer by layer, both towers together, each formula written out by hand:
+# conv 2 * Ho * Wo * Cout * k * k * (input maps each kernel reads), fc 2 * in * out.
+ALEXNET_FLOPS = {'conv1': 2 * 55 * 55 * 96 * 11 * 11 * 3, 'conv2': 2 * 27 * 27 * 256 * 5 * 5 * 48,
+                 'conv3': 2 * 13 * 13 * 384 * 3 * 3 * 256, 'conv4': 2 * 13 * 13 * 384 * 3 * 3 * 192,
+                 'conv5': 2 * 13 * 13 * 256 * 3 * 3 * 192, 'fc6': 2 * 6 * 6 * 256 * 4096,
+                 'fc7': 2 * 4096 * 4096, 'fc8': 2 * 4096 * 1000}
+ONE_TOWER_FLOPS = dict(ALEXNET_FLOPS, conv2=2 * 27 * 27 * 256 * 5 * 5 * 96,
+                       conv4=2 * 13 * 13 * 384 * 3 * 3 * 384, conv5=2 * 13 * 13 * 256 * 3 * 3 * 384)
+# weights + biases of each layer, from the same shapes
+ALEXNET_PARAMS = {'conv1': 11 * 11 * 3 * 96 + 96, 'conv2': 5 * 5 * 48 * 256 + 256,
+                  'conv3': 3 * 3 * 256 * 384 + 384, 'conv4': 3 * 3 * 192 * 384 + 384,
+                  'conv5': 3 * 3 * 192 * 256 + 256, 'fc6': 6 * 6 * 256 * 4096 + 4096,
+                  'fc7': 4096 * 4096 + 4096, 'fc8': 4096 * 1000 + 1000}
+ONE_TOWER_PARAMS = dict(ALEXNET_PARAMS, conv2=5 * 5 * 96 * 256 + 256,
+                        conv4=3 * 3 * 384 * 384 + 384, conv5=3 * 3 * 384 * 256 + 256)
 
 
 def spec_flops(convs, fcs, towers):
@@ -50,34 +67,53 @@ def smallest_model():
 
 
 def test_spec_table_gives_the_papers_figures():
-    # the typed-in table itself against SPEC.md's rounded figures
+    # the typed-in tables against each other and the rounded figures of 1.45 and 2.27 GFLOPs
+    assert spec_flops(TWO_TOWERS_CONV, TWO_TOWERS_FC, 2) == sum(ALEXNET_FLOPS.values())
+    assert spec_flops(ONE_TOWER_CONV, ONE_TOWER_FC, 1) == sum(ONE_TOWER_FLOPS.values())
     assert spec_flops(TWO_TOWERS_CONV, TWO_TOWERS_FC, 2) == pytest.approx(1.45e9, rel=0.01)
     assert spec_flops(ONE_TOWER_CONV, ONE_TOWER_FC, 1) == pytest.approx(2.27e9, rel=0.01)
+    # "60 million parameters" (the paper's abstract); 60,965,224 exactly with two towers
+    assert sum(ALEXNET_PARAMS.values()) == 60_965_224
+    assert sum(ONE_TOWER_PARAMS.values()) == 62_378_344
+
+
+def by_layer(per_op):
+    """{layer: FLOPs summed over towers} of flops.forward_flops(by_layer=True)'s per-op dict."""
+    out = {}
+    for name, f in per_op.items():
+        layer = name.split('/')[1]
+        out[layer] = out.get(layer, 0) + f
+    return out
 
 
 def test_alexnet_two_towers_is_1_45_gflops_per_image():
     from alexnet_tf1 import flops
     total, per_op = flops.forward_flops('alexnet', by_layer=True)
-    assert total == pytest.approx(1.45e9, rel=0.01)
-    assert total == spec_flops(TWO_TOWERS_CONV, TWO_TOWERS_FC, 2)
+    assert by_layer(per_op) == ALEXNET_FLOPS
+    assert total == sum(ALEXNET_FLOPS.values()) == pytest.approx(1.45e9, rel=0.01)
     # every layer of both towers was counted, fc8 once (all of it on tower 0)
     assert len(per_op) == 15
-
-
-def test_grouped_layers_save_36_percent_against_one_tower():
-    from alexnet_tf1 import flops, keras_twins
-    one = flops.keras_forward_flops(keras_twins.alexnet_one_tower())
-    assert one == pytest.approx(2.27e9, rel=0.01)
-    assert one == spec_flops(ONE_TOWER_CONV, ONE_TOWER_FC, 1)
-    two = flops.keras_forward_flops(keras_twins.alexnet())
-    assert two == flops.forward_flops('alexnet')        # the same rule over Keras layers
-    assert 1 - two / one == pytest.approx(0.36, abs=0.01)
 
 
 @pytest.fixture(scope='module')
 def keras_alexnet():
     from alexnet_tf1 import keras_twins
     return keras_twins.alexnet()
+
+
+@pytest.fixture(scope='module')
+def keras_one_tower():
+    from alexnet_tf1 import keras_twins
+    return keras_twins.alexnet_one_tower()
+
+
+def test_grouped_layers_save_36_percent_against_one_tower(keras_alexnet, keras_one_tower):
+    from alexnet_tf1 import flops
+    one = flops.keras_forward_flops(keras_one_tower)
+    two = flops.keras_forward_flops(keras_alexnet)
+    assert one == sum(ONE_TOWER_FLOPS.values()) == pytest.approx(2.27e9, rel=0.01)
+    assert two == sum(ALEXNET_FLOPS.values())
+    assert 1 - two / one == pytest.approx(0.36, abs=0.01)
 
 
 @pytest.fixture(scope='module')
@@ -94,14 +130,15 @@ def our_alexnet():
     sess.close()
 
 
-def test_keras_groups2_twin_has_our_parameter_count(keras_alexnet, our_alexnet):
+def test_keras_twins_have_the_papers_parameter_counts(keras_alexnet, keras_one_tower, our_alexnet):
+    """Layer by layer against the hand-written shapes: the twin's conv2, conv4 and conv5 are
+    grouped (half the weights), the one-tower twin's are not; our two towers add up the same."""
     from alexnet_tf1 import keras_twins
-    assert keras_twins.trainable_params(keras_alexnet) == 60_965_224
-    assert our_alexnet[2] == 60_965_224
-    import keras
-    grouped = [layer for layer in keras_alexnet.layers
-               if isinstance(layer, keras.layers.Conv2D) and layer.groups == 2]
-    assert len(grouped) == 3                                        # conv2, conv4, conv5
+    for model, want in ((keras_alexnet, ALEXNET_PARAMS), (keras_one_tower, ONE_TOWER_PARAMS)):
+        layers = [layer for layer in model.layers if layer.weights]
+        assert [layer.count_params() for layer in layers] == list(want.values())
+        assert model.count_params() == keras_twins.trainable_params(model) == sum(want.values())
+    assert our_alexnet[2] == sum(ALEXNET_PARAMS.values())
 
 
 def test_keras_twin_with_our_weights_gives_our_logits(keras_alexnet, our_alexnet):
@@ -125,16 +162,19 @@ def test_keras_twin_with_our_weights_gives_our_logits(keras_alexnet, our_alexnet
     np.testing.assert_allclose(theirs, ours, rtol=1e-3, atol=1e-4 * scale)
 
 
-def command_models():
-    return sorted({smallest_model(), 'alexnet'})    # alexnet also reports the one-tower twin
+def command_cases():
+    # alexnet also reports the one-tower twin; --kernels times each CPU formulation flipped, a
+    # graph each (most of a minute), so that case runs under -m slow
+    return [pytest.param(m, False) for m in sorted({smallest_model(), 'alexnet'})] + \
+        [pytest.param('alexnet', True, marks=pytest.mark.slow)]
 
 
-@pytest.mark.parametrize('model', command_models())
-def test_bench_command_prints_every_key(model):
+@pytest.mark.parametrize('model, kernels', command_cases())
+def test_bench_command_prints_every_key(model, kernels):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     args = [sys.executable, '-m', 'alexnet_tf1.bench', '--model', model, '--batch-size', '2',
             '--steps', '2', '--warmup', '1', '--gpus', 'cpu', '--matmul-size', '128',
-            '--no-data', '--profile', '5', '--json'] + (['--kernels'] if model == 'alexnet' else [])
+            '--no-data', '--profile', '5', '--json'] + (['--kernels'] if kernels else [])
     # the timeout only guards against a hang; nothing here measures speed
     r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -157,7 +197,7 @@ def test_bench_command_prints_every_key(model):
     ms = [row['ms'] for row in prof['by_op_type']]
     assert ms == sorted(ms, reverse=True) and sum(ms) <= prof['op_time_sum_ms'] + 0.5
     assert 0 < sum(row['share'] for row in prof['by_op_type']) <= 1.001
-    # what it ran on (issue 17): against /proc/cpuinfo and os.cpu_count(), read here
+    # what it ran on: against /proc/cpuinfo and os.cpu_count(), read here
     m = out['machine']
     assert m['logical_cpus'] == os.cpu_count() and m['cpu_model'] == _first_model_name()
     family = _cpuinfo_first('cpu family')
@@ -180,22 +220,23 @@ def test_bench_command_prints_every_key(model):
             out['keras_forward_ms'] / out['forward_ms'], rel=0.01)
     else:
         assert out['train_speedup_vs_keras'] is None
-    if model == 'alexnet':
+    avx512 = {'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'} <= _cpu_flags() and \
+        os.environ.get('ONEDNN_MAX_CPU_ISA', 'ALL').upper().startswith(('ALL', 'AVX512'))
+    if kernels:
         # --kernels: each CPU formulation AlexNet contains, ours' setting as the ISA rule says
         # (/proc/cpuinfo read here), timed flipped in the same run
-        avx512 = {'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'} <= _cpu_flags() and \
-            os.environ.get('ONEDNN_MAX_CPU_ISA', 'ALL').upper().startswith(('ALL', 'AVX512'))
         want = {'fc_batched': 'on' if avx512 else 'off', 'lrn_xla': 'on',
                 'conv_bias_apart': 'on', 'conv3x3_winograd': 'off' if avx512 else 'on'}
         if avx512:      # on AVX2 Winograd takes every 3x3 layer: NCHW has none left to change
             want['conv3x3_nchw'] = 'off'
         assert {c: k['ours'] for c, k in out['kernel_choices'].items()} == want
-        # said in the JSON and its notes: the share then counts the direct convolution's FLOPs
-        assert ('conv3x3_winograd' in out['cpu_formulations']) == (not avx512) == \
-            any('Winograd' in n for n in out['notes'])
         for k in out['kernel_choices'].values():
             assert k['flipped_train_ms'] > 0 and k['train_speedup_vs_flipped'] == pytest.approx(
                 k['flipped_train_ms'] / out['train_ms'], rel=0.01)
+    if model == 'alexnet':
+        # said in the JSON and its notes: the share then counts the direct convolution's FLOPs
+        assert ('conv3x3_winograd' in out['cpu_formulations']) == (not avx512) == \
+            any('Winograd' in n for n in out['notes'])
         assert out['keras_one_tower_train_ms'] > 0
         # which op type leads moves with the machine's load; conv and fc layers hold the FLOPs
         assert any(row['layer'].startswith(('conv', 'fc')) for row in prof['by_layer'])
@@ -254,14 +295,65 @@ def test_nchw_on_cpu_is_refused_in_one_line(capsys):
     assert err.startswith('error:') and 'NCHW' in err and '\n' not in err
 
 
-@pytest.mark.parametrize('name', ['lenet5-relu', 'googlenet'])
-def test_twin_counts_the_flops_our_graph_counts(name):
-    from alexnet_tf1 import flops, keras_twins, models
-    if name not in models.MODELS:
-        pytest.skip(f'{name} is not registered yet')
-    model = keras_twins.get(name)()
-    assert flops.keras_forward_flops(getattr(model, 'forward_model', model)) == \
-        flops.forward_flops(name)
+# LeCun et al. 1998, section II.B: connections of C1 (122,304), C5 (48,120) and F6 (10,164)
+# less one bias connection per output; the Keras-tutorial LeNet's C3 reads all six maps of S2
+# (10x10x16 outputs, 5x5x6 each), its output layer is a 84 -> 10 product.
+LENET5_RELU_FLOPS = {'C1': 2 * (122_304 - 28 * 28 * 6), 'C3': 2 * 10 * 10 * 16 * 5 * 5 * 6,
+                     'C5': 2 * (48_120 - 120), 'F6': 2 * (10_164 - 84), 'output': 2 * 84 * 10}
+
+# Szegedy et al. 2014, Table 1, typed in: (output side, input maps, #1x1, #3x3 reduce, #3x3,
+# #5x5 reduce, #5x5, pool proj, the paper's "ops" in millions of multiply-adds).
+GOOGLENET_TABLE = {
+    'inception_3a': (28, 192, 64, 96, 128, 16, 32, 32, 128),
+    'inception_3b': (28, 256, 128, 128, 192, 32, 96, 64, 304),
+    'inception_4a': (14, 480, 192, 96, 208, 16, 48, 64, 73),
+    'inception_4b': (14, 512, 160, 112, 224, 24, 64, 64, 88),
+    'inception_4c': (14, 512, 128, 128, 256, 24, 64, 64, 100),
+    'inception_4d': (14, 512, 112, 144, 288, 32, 64, 64, 119),
+    'inception_4e': (14, 528, 256, 160, 320, 32, 128, 128, 170),
+    'inception_5a': (7, 832, 256, 160, 320, 32, 128, 128, 54),
+    'inception_5b': (7, 832, 384, 192, 384, 48, 128, 128, 71),
+}
+
+
+def googlenet_flops():
+    """{row: (FLOPs from the table's columns, the paper's ops x 2 or None)} of GoogLeNet."""
+    rows = {'conv1': (2 * 112 * 112 * 64 * 7 * 7 * 3, None),     # see the test's docstring
+            'conv2_reduce': (2 * 56 * 56 * 64 * 1 * 1 * 64, None),
+            'conv2': (2 * 56 * 56 * 192 * 3 * 3 * 64, None),
+            'classifier': (2 * 1024 * 1000, 2 * 1e6)}
+    for name, (hw, c, n1, r3, n3, r5, n5, pp, ops) in GOOGLENET_TABLE.items():
+        macs = hw * hw * (c * n1 + c * r3 + 9 * r3 * n3 + c * r5 + 25 * r5 * n5 + c * pp)
+        rows[name] = (2 * macs, 2 * ops * 1e6)
+    return rows
+
+
+def test_lenet5_relu_flops_are_the_papers_connections():
+    from alexnet_tf1 import flops, keras_twins
+    total, per_op = flops.forward_flops('lenet5-relu', by_layer=True)
+    assert by_layer(per_op) == LENET5_RELU_FLOPS
+    assert total == sum(LENET5_RELU_FLOPS.values()) == 833_040
+    assert flops.keras_forward_flops(keras_twins.get('lenet5-relu')()) == total
+
+
+def test_googlenet_flops_are_table_1s():
+    """Each row's count from Table 1's columns, next to the paper's ops column (rounded to 1M
+    and 1%). Two rows of the paper disagree with their own columns and are left out of that
+    comparison: conv1 (2.7K params, 34M ops, where 7x7x3x64 is 9.4K) and 5a (1072K params,
+    where its columns give 1018K); their count comes from the columns, as for the others."""
+    from alexnet_tf1 import flops, keras_twins
+    rows = googlenet_flops()
+    for name, (ours, paper) in rows.items():
+        if paper is not None and name != 'inception_5a':
+            assert abs(ours - paper) <= max(0.01 * paper, 2 * 0.5e6), name
+    # the 3x3 row (a 1x1 reduce then the 3x3): 360M ops in the paper
+    assert (rows['conv2_reduce'][0] + rows['conv2'][0]) / 2 == pytest.approx(360e6, rel=0.01)
+    total, per_op = flops.forward_flops('googlenet', by_layer=True)
+    assert by_layer(per_op) == {name: f for name, (f, _) in rows.items()}
+    model = keras_twins.get('googlenet')()
+    assert flops.keras_forward_flops(model.forward_model) == total
+    # "a computational budget of 1.5 billion multiply-adds at inference time" (section 5)
+    assert total / 2 == pytest.approx(1.5e9, rel=0.06)
 
 
 def test_model_without_twin_has_no_keras_builder():

@@ -1,4 +1,4 @@
-"""Layout detection and labels on tiny trees of each layout SPEC.md section 5 names."""
+"""Layout detection and labels on tiny trees of each layout ILSVRC-2012 comes in."""
 import gzip
 import io
 import os

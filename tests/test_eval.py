@@ -81,6 +81,11 @@ def test_ten_crop_score_is_the_average_softmax_over_the_papers_ten_crops(tmp_pat
     p = FakeModel().probs(crops.reshape(-1, c, c, 3)).reshape(5, 10, 3)
     want10 = np.mean(p.mean(1).argmax(1) != labels) * 100
     want1 = np.mean(p[:, 4].argmax(1) != labels) * 100
+    p1, p10, _, crops = evaluate.crop_probs(FakeModel(), data, batch_size=2)
+    assert crops == 10
+    np.testing.assert_allclose(p10, p.mean(1), rtol=1e-5)
+    np.testing.assert_allclose(p1, p[:, 4], rtol=1e-5)
+    assert not np.allclose(p10, p1, rtol=1e-3)           # the corners weigh in
     r = evaluate.evaluate(FakeModel(), data, batch_size=2)
     assert r['top1_error_10crop'] == pytest.approx(want10)
     assert r['top1_error_1crop'] == pytest.approx(want1)

@@ -1,14 +1,21 @@
 """python -m alexnet_tf1.experiments: arms are train dirs that continue, the budget stops
-cleanly, and the tables compute what they say (issue 16)."""
+cleanly, and the tables compute what they say."""
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
 
-from alexnet_tf1 import config, devices, experiments, graph
+from alexnet_tf1 import checkpoints, config, devices, experiments, graph
 from alexnet_tf1.tf_compat import tf1
 from tiny_run import tiny_prepared
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _hist(errors):
@@ -118,3 +125,70 @@ def test_a_run_without_mirrors_is_compared_on_its_five_crops():
                         'crops': 5}}
     _, summary, _ = experiments.ablations_table(arms)
     assert summary['no-flip']['top1_change'] == 3.0 and summary['no-flip']['top5_change'] == 1.0
+
+
+def _lines_of_fifo(path, writer):
+    """Lines written into the FIFO at `path` until its last writer closes it; `writer` is
+    the process that opens it first (if it dies before that, the open is let go)."""
+    def let_go():
+        writer.wait()
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:         # no one reading: the test has its lines already
+            pass
+    threading.Thread(target=let_go, daemon=True).start()
+    with open(path) as f:
+        yield from f
+
+
+def test_an_experiment_killed_with_sigkill_continues_its_arm_to_the_uninterrupted_values(
+        tmp_path):
+    from synthetic_prepared import write_prepared
+    from test_resume_bit_exact import assert_same_run
+    import run_train
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        labels = np.arange(n) % 2
+        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        images[..., 0] = (labels * 200)[:, None, None]
+        return images, labels.astype(np.int32)
+    # the cifar4 recipe's batch of 128: 4 steps an epoch
+    data = write_prepared(str(tmp_path / 'data'), {'train': split(512), 'val': split(64)},
+                          num_classes=2, dataset='tiny')
+    out = str(tmp_path / 'exp')
+    argv = ['relu-vs-tanh', '--data-dir', data, '--out', out, '--lrs', '0.01', '--epochs', '5',
+            '--gpus', 'cpu']
+    arm = os.path.join(out, 'relu-vs-tanh', 'arms', 'relu-lr0.01-seed0')
+    os.makedirs(os.path.dirname(arm))
+    os.mkfifo(arm + '.log')         # the arm's run_train.py prints to the test, not a file
+    p = subprocess.Popen([sys.executable, '-m', 'alexnet_tf1.experiments', *argv], cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    printed = []
+    for line in _lines_of_fifo(arm + '.log', p):
+        printed.append(line)
+        if line.startswith('epoch 1/5 step 4/4'):      # four epochs before the arm is done
+            os.kill(p.pid, signal.SIGKILL)
+    assert p.wait() == -signal.SIGKILL
+    # the arm saw its parent die, stopped as Ctrl-C stops it, with its step saved
+    assert any(line.startswith('interrupted: saved') for line in printed), printed
+    at_kill = checkpoints.read_state(checkpoints.latest(arm))
+    assert 4 <= at_kill['global_step'] < 20 and at_kill['epoch'] < 5
+    os.unlink(arm + '.log')
+
+    assert experiments.main(argv) == 0
+    with open(os.path.join(out, 'relu-vs-tanh', 'result.json')) as f:
+        doc = json.load(f)
+    assert [a['status'] for a in doc['arms'].values()] == ['done', 'done']
+    # the arm run whole, as the experiment describes it: Figure 1's net, ReLUs, that rate
+    whole = str(tmp_path / 'whole')
+    assert run_train.main(['--model', 'cifar4', '--activation', 'relu', '--lr', '0.01',
+                           '--data-dir', data, '--seed', '0', '--gpus', 'cpu', '--epochs', '5',
+                           '--train-dir', whole]) == 0
+    assert_same_run(arm, whole)
+    assert doc['arms']['relu-lr0.01']['history'] == \
+        checkpoints.read_state(checkpoints.latest(whole))['history']
+    # continued from the step it saved, not trained again from the start
+    with open(arm + '.log') as f:
+        resumed = re.findall(r'^resuming \S+: epoch \d+, step (\d+),', f.read(), re.M)
+    assert resumed == [str(at_kill['global_step'])]

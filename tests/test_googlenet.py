@@ -1,4 +1,4 @@
-"""GoogLeNet (Inception v1) against the paper's Table 1 and SPEC.md section 4."""
+"""GoogLeNet (Inception v1) against the paper's Table 1 and section 5."""
 import numpy as np
 import pytest
 
@@ -6,7 +6,7 @@ from alexnet_tf1 import config, devices, graph, models
 from alexnet_tf1.models import googlenet
 from alexnet_tf1.tf_compat import session, tf, tf1
 
-# SPEC.md section 4: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj, out
+# The paper's Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj, out
 SPEC_MODULES = {
     '3a': (64, 96, 128, 16, 32, 32, 256), '3b': (128, 128, 192, 32, 96, 64, 480),
     '4a': (192, 96, 208, 16, 48, 64, 512), '4b': (160, 112, 224, 24, 64, 64, 512),

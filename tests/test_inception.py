@@ -94,7 +94,7 @@ IR2_8 = (conv(1, 1, 2080, 192) + conv(1, 1, 2080, 192) + conv(1, 3, 192, 224)
          + conv(3, 1, 224, 256) + up(448, 2080))
 IR2_FIG15 = 55_873_736 - 5 * IR2_35 - 10 * IR2_17 - 5 * IR2_8
 
-# (total with moving statistics, trainable, batch-normalised layers); v3 and -v2: SPEC.md 7
+# (total with moving statistics, trainable, batch-normalised layers); v3 and -v2: Keras' own count
 COUNTS = {
     'inception-v3': (23_851_784, 23_817_352, 94),
     'inception-resnet-v2': (55_873_736, 55_813_192, 204),
@@ -215,7 +215,7 @@ def test_presets_are_the_papers_recipes():
     assert presets.choose('inception-resnet-v2', 'imagenet') == 'inception-v4'
     assert presets.choose('inception-v3', 'sample') == 'inception-sample'
     v3, v4 = presets.PRESETS['inception'], presets.PRESETS['inception-v4']
-    for p in (v3, v4):      # RMSProp, 0.045 x 0.94 every 2 epochs (SPEC.md section 7)
+    for p in (v3, v4):      # RMSProp, 0.045 x 0.94 every 2 epochs (Rethinking 8; v4 paper 4)
         assert (p['optimizer'], p['lr'], p['lr_schedule'], p['lr_factor'], p['step_epochs']) \
             == ('rmsprop', 0.045, 'exponential', 0.94, 2)
     assert (v3['label_smoothing'], v3['clip_norm'], v3['batch_size']) == (0.1, 2.0, 32)

@@ -94,6 +94,26 @@ def test_another_models_file_or_a_missing_layer_is_one_line(saved, tmp_path):
     assert '\n' not in str(e.value)
 
 
+def test_a_keras3_file_whose_layers_carry_no_names_is_refused_in_one_line(saved, tmp_path,
+                                                                          capsys):
+    """Keras 3 releases before the layer's name was stored on 'vars': the creation order of
+    the layers cannot be read, so the file is refused. It is still told from the file (by its
+    batch norms), so the one line says that, not that it is no VGG file."""
+    import shutil
+    old = str(tmp_path / 'inception_v3_old.weights.h5')
+    shutil.copy(saved('inception-v3')[2], old)
+    with h5py.File(old, 'r+') as f:
+        for g in f['layers'].values():
+            if 'vars' in g:
+                g['vars'].attrs.pop('name', None)
+    args = ['--init-from', old, '--images', 'x.jpg', '--gpus', 'cpu']
+    assert run_eval.main(args) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f'error: {old}: ') and 'no name' in err[0]
+    assert 'Traceback' not in captured.out + captured.err
+
+
 def test_run_eval_classifies_pictures_at_299_with_a_keras_file(tmp_path, capsys):
     from PIL import Image
     _, _, k3 = keras_files('inception-v3', str(tmp_path), size=299)

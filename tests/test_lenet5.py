@@ -1,4 +1,4 @@
-"""LeNet-5 against the 1998 paper's claims (SPEC.md section 2), checked with NumPy."""
+"""LeNet-5 against the 1998 paper's claims (section II-B, Table I), checked with NumPy."""
 import numpy as np
 import pytest
 
@@ -6,11 +6,11 @@ from alexnet_tf1 import config, devices, graph, models
 from alexnet_tf1.models import lenet5
 from alexnet_tf1.tf_compat import session, tf, tf1
 
-# SPEC.md section 2: output and trainable parameters per layer
+# The paper's section II-B: output and trainable parameters per layer
 SPEC = {'C1': ((28, 28, 6), 156), 'S2': ((14, 14, 6), 12), 'C3': ((10, 10, 16), 1_516),
         'S4': ((5, 5, 16), 32), 'C5': ((1, 1, 120), 48_120), 'F6': ((84,), 10_164),
         'output': ((10,), 0)}
-# SPEC.md: C3 map -> the S2 maps it reads
+# The paper's Table I: C3 map -> the S2 maps it reads
 SPEC_C3 = '0:012 1:123 2:234 3:345 4:450 5:501 6:0123 7:1234 8:2345 9:3450 10:4501 11:5012 ' \
           '12:0134 13:1245 14:0235 15:012345'
 

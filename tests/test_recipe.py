@@ -1,5 +1,6 @@
 """The recipe's parts: warm-up and cosine rates, the loss-spike watch, translations, the input
 scale, mirrors left out of digit evaluation, and run_eval's word on the checkpoint it scores."""
+import json
 import math
 import os
 
@@ -12,7 +13,7 @@ from alexnet_tf1.config import defaults_for
 from alexnet_tf1.data import pipeline
 from alexnet_tf1.progress import LossWatch
 from alexnet_tf1.schedule import Schedule
-from alexnet_tf1.tf_compat import session, tf1
+from alexnet_tf1.tf_compat import session, tf, tf1
 from tiny_run import trained_run
 
 
@@ -96,24 +97,57 @@ def two_epochs(tmp_path_factory):
     return trained_run(tmp_path_factory, 'best', 2)
 
 
-def test_run_eval_names_the_checkpoint_and_points_to_a_clearly_better_best(two_epochs, capsys,
-                                                                           monkeypatch):
-    data, td = two_epochs
-    latest = checkpoints.latest(td)
-    best = checkpoints.latest(os.path.join(td, 'best'))
-    errors = {latest: 0.5, best: 0.1}
-    real = checkpoints.read_state
+def write_checkpoint(src, train_dir, step, val_error, zero=''):
+    """Checkpoint `src` written again as train_dir/model.ckpt-<step> by TF's own reader and
+    Saver: its run_state's last validation error set to `val_error`, the variables of layer
+    `zero` (both towers) set to zeros. Returns the prefix."""
+    reader = tf.train.load_checkpoint(src)
+    state = json.loads(reader.get_tensor('run_state'))
+    history = state.get('history') or [{}]
+    state.update(global_step=step, history=history[:-1] + [dict(history[-1],
+                                                                  val_top1_error=val_error)])
+    g = tf.Graph()
+    with g.as_default():
+        feeds, variables = {}, {}
+        for name, dtype in reader.get_variable_to_dtype_map().items():
+            value = (json.dumps(state).encode() if name == 'run_state'
+                     else reader.get_tensor(name))
+            if zero and name.split('/')[1:2] == [zero]:
+                value = np.zeros_like(value)
+            ph = tf1.placeholder(dtype, np.shape(value))
+            variables[name] = tf1.Variable(ph, trainable=False)
+            feeds[ph] = value
+        os.makedirs(train_dir, exist_ok=True)
+        with tf1.Session(graph=g) as sess:
+            sess.run(tf1.global_variables_initializer(), feeds)
+            return tf1.train.Saver(variables).save(
+                sess, os.path.join(train_dir, 'model.ckpt'), global_step=step,
+                write_meta_graph=False)
 
-    def read_state(path):          # as if the last epoch went wrong: its error far above best's
-        state = real(path)
-        state['history'] = [{'val_top1_error': errors.get(path, 0.5)}]
-        return state
-    monkeypatch.setattr(checkpoints, 'read_state', read_state)
-    if os.path.basename(best) == os.path.basename(latest):
-        pytest.skip('the last epoch was also the best')
-    assert checkpoints.better_best(latest, read_state(latest), td) == (best, 0.1, 0.5)
-    errors[best] = 0.49
-    assert checkpoints.better_best(latest, read_state(latest), td) is None   # within the margin
+
+def test_run_eval_points_to_a_best_checkpoint_clearly_better_than_the_latest(two_epochs,
+                                                                             tmp_path, capsys):
+    """A run whose last epoch went wrong: best/ (step 3) scored 10% validation error, the
+    latest (step 7) 50%, its classifier zeroed so that it calls every image class 0. run_eval
+    scores the latest and says where the better one is; within 2 points it says nothing."""
+    data, td = two_epochs
+    trained = checkpoints.latest(td)
+    run = str(tmp_path / 'run')
+    best = write_checkpoint(trained, os.path.join(run, 'best'), 3, 0.10)
+    latest = write_checkpoint(trained, run, 7, 0.50, zero='fc8')
+    assert run_eval.main(['--train-dir', run, '--gpus', 'cpu']) == 0
+    out = capsys.readouterr().out
+    assert f'scoring {latest}: alexnet, step 7' in out and 'error 50.0% at its last epoch' in out
+    assert (f'note: {best} scored 10.0% validation top-1 error against 50.0% for the latest; '
+            f'run_eval.py --checkpoint best scores it') in out
+    with open(os.path.join(run, 'eval.json')) as f:
+        scored = json.load(f)
+    # the latest is as bad as it says: half the balanced validation set is class 1
+    assert scored['checkpoint'] == os.path.abspath(latest) and scored['top1_error_1crop'] == 50.0
+    write_checkpoint(trained, os.path.join(run, 'best'), 3, 0.49)
+    assert run_eval.main(['--train-dir', run, '--gpus', 'cpu']) == 0
+    out = capsys.readouterr().out
+    assert f'scoring {latest}' in out and best not in out and '--checkpoint best' not in out
 
 
 def test_checkpoint_best_scores_the_best_directory(two_epochs, capsys):

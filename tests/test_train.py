@@ -71,11 +71,11 @@ def test_restart_sets_the_old_run_aside(tmp_path, data):
     assert state_of(td + '.old-1')['global_step'] == 2
 
 
+# the default run kills AlexNet mid-epoch (tests/test_resume_bit_exact.py) and a small Inception
+# with batch norm and RMSProp (tests/test_resume_bn_rmsprop.py); this is the published v3
+# itself, its 96 batch norms and 24 million weights with two RMSProp slots each: two minutes on
+# a 2-core Zen 4, so -m slow
 @pytest.mark.parametrize('extra', [
-    pytest.param([], id='alexnet'),
-    # batch norm's moving statistics and RMSProp's slots are part of what must come back; two
-    # minutes on a 2-core Zen 4, so -m slow: test_update_options keeps RMSProp's resume in the
-    # default run, but batch norm's statistics surviving a SIGKILL are checked only here
     pytest.param(['--model', 'inception-v3', '--input-size', '75', '--bn-decay', '0.5',
                   '--optimizer', 'rmsprop', '--keep', '2'], id='inception-v3',
                  marks=pytest.mark.slow)])

@@ -1,4 +1,4 @@
-"""VGG's six configurations against the paper's Table 1 and SPEC.md section 3.
+"""VGG's six configurations against the paper's Tables 1 and 2.
 
 Graphs at 224 are built but never initialised (138M parameters); the running checks use
 configuration A-LRN at a 64-pixel input with 10 classes, where fc6 reads a 2x2 window.
@@ -10,7 +10,7 @@ from alexnet_tf1 import config, devices, graph, models, ops
 from alexnet_tf1.models import vgg
 from alexnet_tf1.tf_compat import session, tf, tf1
 
-# SPEC.md section 3: parameters with 1000 classes; the paper's weight layers per column
+# The paper's Table 2, exact: parameters with 1000 classes; the paper's weight layers per column
 SPEC_PARAMS = {'vgg-a': 132_863_336, 'vgg-a-lrn': 132_863_336, 'vgg-b': 133_047_848,
                'vgg-c': 133_638_952, 'vgg-d': 138_357_544, 'vgg-e': 143_667_240}
 WEIGHT_LAYERS = {'vgg-a': 11, 'vgg-a-lrn': 11, 'vgg-b': 13, 'vgg-c': 16, 'vgg-d': 16,

@@ -25,25 +25,68 @@ def vgg_a(tmp_path_factory):
     return data, td
 
 
-def test_vgg_d_takes_a_s_first_four_convs_and_three_fcs_and_keeps_the_rest_random(vgg_a):
+# Simonyan and Zisserman 2015, Table 1, typed in: each configuration's conv layers block by
+# block as the paper writes them (receptive field - maps), then FC-4096, FC-4096, FC-classes.
+TABLE_1 = {
+    'A': (['conv3-64'], ['conv3-128'], ['conv3-256'] * 2, ['conv3-512'] * 2, ['conv3-512'] * 2),
+    'B': (['conv3-64'] * 2, ['conv3-128'] * 2, ['conv3-256'] * 2, ['conv3-512'] * 2,
+          ['conv3-512'] * 2),
+    'C': (['conv3-64'] * 2, ['conv3-128'] * 2, ['conv3-256', 'conv3-256', 'conv1-256'],
+          ['conv3-512', 'conv3-512', 'conv1-512'], ['conv3-512', 'conv3-512', 'conv1-512']),
+    'D': (['conv3-64'] * 2, ['conv3-128'] * 2, ['conv3-256'] * 3, ['conv3-512'] * 3,
+          ['conv3-512'] * 3),
+    'E': (['conv3-64'] * 2, ['conv3-128'] * 2, ['conv3-256'] * 4, ['conv3-512'] * 4,
+          ['conv3-512'] * 4),
+}
+
+
+def paper_layers(letter, classes):
+    """{layer name: weight shape} of a Table 1 column at a 32-px input (pool5 is 1x1x512):
+    convN_i is block N's i-th conv, fc6-fc8 the three FC layers."""
+    shapes, c = {}, 3
+    for b, block in enumerate(TABLE_1[letter], 1):
+        for i, token in enumerate(block, 1):
+            k, maps = (int(v) for v in token[len('conv'):].split('-'))
+            shapes[f'conv{b}_{i}'] = (k, k, c, maps)
+            c = maps
+    shapes.update(fc6=(c, 4096), fc7=(4096, 4096), fc8=(4096, classes))
+    return shapes
+
+
+@pytest.mark.parametrize('letter', [
+    'D',        # the others take the same path, ~5 s each here: pytest -m slow
+    *(pytest.param(x, marks=pytest.mark.slow) for x in 'BCE')])
+def test_deeper_nets_take_a_s_first_four_convs_and_three_fcs_and_keep_the_rest_random(vgg_a,
+                                                                                      letter):
+    """Section 3.1: "we initialised the first four convolutional layers and the last three
+    fully-connected layers with the layers of net A (the intermediate layers were initialised
+    randomly)". A's first four convs go to the layers of the same name, the only ones whose
+    shapes take them; every other layer keeps its random start."""
     data, td = vgg_a
-    cfg = defaults_for('vgg-d', num_classes=3, input_size=32)
+    a, deep = paper_layers('A', 3), paper_layers(letter, 3)
+    from_a = [n for n in a if n.startswith('conv')][:4] + ['fc6', 'fc7', 'fc8']
+    assert from_a == ['conv1_1', 'conv2_1', 'conv3_1', 'conv3_2', 'fc6', 'fc7', 'fc8']
+    assert all(deep[n] == a[n] for n in from_a)
+    cfg = defaults_for(f'vgg-{letter.lower()}', num_classes=3, input_size=32)
     g = graph.build(cfg, devices.resolve('cpu', towers=1), train=False)
     sess = session(g.graph, devices.resolve('cpu', towers=1).session_config())
     with g.graph.as_default():
         sess.run(tf1.global_variables_initializer())
         before = {k: sess.run(p['w']) for k, p in g.net.params.items()}
         loaded, left = importers.load_checkpoint_layers(sess, g.net, cfg, td)
+    assert {name: tuple(p['w'].shape) for (name, _), p in g.net.params.items()} == deep
+    assert sorted(loaded) == sorted(from_a)
+    assert sorted(left) == sorted(set(deep) - set(from_a))
     reader = tf.train.load_checkpoint(checkpoints.latest(td))
-    assert sorted(loaded) == sorted(importers.VGG_FROM_A)
-    assert {'conv1_2', 'conv2_2', 'conv3_3', 'conv4_1', 'conv5_3'} <= set(left)
     for (name, tower), p in g.net.params.items():
         got = sess.run(p['w'])
-        if name in importers.VGG_FROM_A:
+        if name in from_a:
             np.testing.assert_array_equal(got, reader.get_tensor(p['w'].op.name))
             np.testing.assert_array_equal(sess.run(p['b']), reader.get_tensor(p['b'].op.name))
         else:
             np.testing.assert_array_equal(got, before[(name, tower)])
+            assert np.abs(got).max() > 0       # random, not zeros
+    sess.close()
 
 
 def test_run_train_init_from_a_vgg_a_train_dir(vgg_a, tmp_path, capsys):

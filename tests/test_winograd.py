@@ -85,6 +85,6 @@ def test_flops_count_a_winograd_layer_as_its_direct_convolution():
     (total_on, per_op_on), (total_off, _) = counts
     assert total_on == total_off
     products = [f for name, f in per_op_on.items() if 'winograd_product' in name]
-    # conv3-5 in each tower: 13 x 13 maps, 3 x 3 x cin x cout (SPEC's per-tower table)
+    # conv3-5 in each tower: 13 x 13 maps, 3 x 3 x cin x cout (the paper's section 3.5, per tower)
     want = [2 * 13 * 13 * 9 * cin * cout for cin, cout in ((256, 192), (192, 192), (192, 128))]
     assert sorted(products) == sorted(want * 2)

@@ -1,4 +1,4 @@
-"""The layouts raw data comes in (SPEC.md section 5) -> one Listing: sorted (ref, wnid) lists.
+"""The layouts raw data comes in (docs/reference.md 6) -> one Listing: sorted (ref, wnid) lists.
 
 official  ILSVRC2012 as distributed: train/<wnid>/ or train/<wnid>.tar, flat val/, devkit
 kaggle    ILSVRC/Data/CLS-LOC/{train/<wnid>/, val/}, LOC_synset_mapping.txt, LOC_val_solution.csv

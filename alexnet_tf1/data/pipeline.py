@@ -1,6 +1,6 @@
 """Prepared shards -> float32 NHWC batches, in NumPy only.
 
-Training follows the paper (SPEC section 1): a random crop, a horizontal flip with p = 0.5,
+Training follows the paper (its section 4.1): a random crop, a horizontal flip with p = 0.5,
 the per-pixel mean image subtracted at the same window (Caffe's convention), and PCA
 lighting. Evaluation gives the centre crop or the paper's ten crops. Batches are built
 ahead in a background thread so the training loop rarely waits on them.

@@ -24,7 +24,7 @@ from .layouts import LAYOUTS, SPLITS, list_layout
 from .prepared import FORMAT, DataError
 from ..io_util import atomic_write
 from ..progress import Counter
-from ..errors import OneLineParser
+from ..errors import OneLineParser, at_least
 
 SHARD_SIZE = 1024
 
@@ -363,11 +363,11 @@ def main(argv=None):
                                'CIFAR-10 python batches, or the MNIST IDX files')
     p.add_argument('out', help='the prepared directory to write')
     p.add_argument('--layout', choices=LAYOUTS, help='override layout detection')
-    p.add_argument('--workers', type=int, default=None,
+    p.add_argument('--workers', type=at_least(1), default=None,
                    help=f'processes (default: the CPUs available, {default_workers()})')
-    p.add_argument('--shard-size', type=int, default=None,
+    p.add_argument('--shard-size', type=at_least(1), default=None,
                    help=f'images per shard (default {SHARD_SIZE})')
-    p.add_argument('--size', type=int, default=None,
+    p.add_argument('--size', type=at_least(1), default=None,
                    help='output side: shorter side rescaled to it, central crop (default 256; '
                         'MNIST 32)')
     args = p.parse_args(argv)

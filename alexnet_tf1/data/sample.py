@@ -36,7 +36,7 @@ CLASSES = [  # (wnid, name); wnid-like ids outside WordNet's range
     ('n00000008', 'triangle'), ('n00000009', 'blotches'),
 ]
 
-# extra training files, each (class index, file name, kind): the odd files of SPEC.md section 5
+# extra training files, each (class index, file name, kind): the odd files real ImageNet has
 ODD_FILES = [
     (0, 'n00000000_png.JPEG', 'png'),          # a PNG named .JPEG (n02105855_2933.JPEG)
     (1, 'n00000001_cmyk.JPEG', 'cmyk'),

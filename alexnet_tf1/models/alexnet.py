@@ -61,7 +61,7 @@ TABLE = (
     Layer('fc8',   'fc',   0,    reads='both', bias=0, relu=False),
 )
 
-# SPEC.md section 1: the paper's neurons per layer (both towers) and parameters.
+# The paper's section 3.5: neurons per layer (both towers), and parameters per layer.
 # Its conv1 figure, 253,440, is the 224-input erratum; at 227 it is 290,400.
 PAPER = {
     'conv1': (290_400, 34_944), 'conv2': (186_624, 307_456), 'conv3': (64_896, 885_120),
@@ -189,7 +189,7 @@ def _pool(layer, xs, config, devices, end):
     return outs
 
 
-# SPEC.md section 1: published results, (source, set, top-1 error %, top-5 error %).
+# Published results (the paper's Tables 1-2; docs/reference.md 1.7): (source, set, top-1, top-5 %).
 PUBLISHED = (
     ('paper, 1 CNN, 10 crops', 'ILSVRC-2012 val', 40.7, 18.2),
     ('paper, 5 CNNs', 'ILSVRC-2012 val', 38.1, 16.4),

@@ -87,7 +87,7 @@ AUX = (
 )
 
 PAPER = {}
-PAPER_TOTAL = 6_998_552                 # SPEC.md section 4, without the auxiliary heads
+PAPER_TOTAL = 6_998_552                 # docs/reference.md section 4, without the auxiliary heads
 PAPER_TOTAL_WITH_AUX = 13_378_280
 PUBLISHED = (
     ('paper, 1 model, 1 crop', 'ILSVRC-2014 val', None, 10.07),

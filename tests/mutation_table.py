@@ -1,0 +1,193 @@
+"""The mutations `python -m tests.mutations` applies: (name, what it breaks, file, text, its
+replacement, the default-run tests that should catch it). Each text occurs once in its file."""
+
+AL = 'tests/test_alexnet_layers.py::'
+TOW = 'tests/test_alexnet_towers.py::'
+PIPE = 'tests/test_data_pipeline.py::'
+BAD = 'tests/test_bad_inputs.py::test_bad_invocation_is_one_line_naming_the_culprit_and_touches_nothing'
+BIT = ('tests/test_resume_bit_exact.py::test_mid_epoch_sigkill_resumes_bit_for_bit',)
+BN_RMS = ('tests/test_resume_bn_rmsprop.py::test_batch_norm_statistics_and_rmsprop_slots_survive_'
+          'sigkill_mid_epoch',)
+VGG19 = ('tests/test_keras_vgg19.py::test_vgg19_file_gives_keras_logits',)
+
+MUTATIONS = [
+    ('lr-ignored', 'the learning rate fed to a step is ignored (every step at 0.01)',
+     'alexnet_tf1/graph.py',
+     'train_op = objective.apply(step, grads, lr, global_step)',
+     'train_op = objective.apply(step, grads, 0.01, global_step)',
+     (AL + 'test_update_is_the_papers_momentum_rule_across_a_learning_rate_change',)),
+    ('labels-shuffled', 'training batches carry the labels of other images',
+     'alexnet_tf1/data/pipeline.py',
+     "yield (resize_batch(out, resize) if resize else out), s.labels[idx]",
+     "yield (resize_batch(out, resize) if resize else out), np.random.permutation(s.labels[idx])",
+     ('tests/test_generalises.py::test_two_tower_alexnet_generalises_on_held_out_sample_images',)),
+    ('momentum-not-restored', 'a resumed run starts its momentum from 0',
+     'alexnet_tf1/checkpoints.py',
+     'self.saver = tf1.train.Saver(max_to_keep=keep, save_relative_paths=True)',
+     "self.saver = tf1.train.Saver([v for v in tf1.global_variables() if not "
+     "v.op.name.endswith('/momentum')], max_to_keep=keep, save_relative_paths=True)",
+     BIT),
+    ('dropout-not-keyed-on-step', "dropout's masks come from a stateful op, so a resumed run "
+     'draws other masks than the uninterrupted one',
+     'alexnet_tf1/ops.py',
+     '    if not step:            # a net built outside graph.build',
+     '    if True:            # a net built outside graph.build',
+     BIT),
+    ('lrn-alpha', "LRN's alpha 1e-3 instead of the paper's 1e-4 (section 3.3)",
+     'alexnet_tf1/config.py', 'alpha: float = 1e-4', 'alpha: float = 1e-3',
+     (AL + 'test_lrn_equals_the_papers_formula_inside_each_tower',)),
+    ('lrn-span', "LRN over 7 adjacent maps instead of the paper's n = 5",
+     'alexnet_tf1/config.py', 'depth_radius: int = 2', 'depth_radius: int = 3',
+     (AL + 'test_lrn_equals_the_papers_formula_inside_each_tower',)),
+    ('towers-cross-at-conv2', 'the towers exchange maps at conv2 instead of conv3 (Figure 2)',
+     'alexnet_tf1/models/alexnet.py',
+     "Layer('conv2', 'conv', 128,   5, 1,     'SAME',  'own',   1, lrn=True, pool=True),\n"
+     "    Layer('conv3', 'conv', 192,   3, 1,     'SAME',  'both',  0),",
+     "Layer('conv2', 'conv', 128,   5, 1,     'SAME',  'both',  1, lrn=True, pool=True),\n"
+     "    Layer('conv3', 'conv', 192,   3, 1,     'SAME',  'own',  0),",
+     (TOW + 'test_conv2_4_5_read_only_their_own_tower',
+      TOW + 'test_conv3_and_fc6_to_fc8_read_both_towers')),
+    ('mean-not-subtracted', 'training crops keep the mean image (section 2)',
+     'alexnet_tf1/data/pipeline.py',
+     'np.subtract(imgs[i, y:y + ch, x:x + cw], win.mean[y:y + ch, x:x + cw], out=out[i])',
+     'np.subtract(imgs[i, y:y + ch, x:x + cw], 0 * win.mean[y:y + ch, x:x + cw], out=out[i])',
+     (PIPE + 'test_mean_is_subtracted_at_the_same_window',)),
+    ('lighting-eigval-unscaled', "PCA lighting drops the eigenvalues from alpha_i lambda_i "
+     '(section 4.1)',
+     'alexnet_tf1/data/pipeline.py',
+     'return 255.0 * (alpha * np.asarray(eigval, np.float32)) @ np.asarray(eigvec, np.float32).T',
+     'return 255.0 * alpha @ np.asarray(eigvec, np.float32).T',
+     (PIPE + 'test_lighting_offset_formula',)),
+    ('bn-test-uses-batch-statistics', 'batch norm in test mode normalises with the batch',
+     'alexnet_tf1/ops.py',
+     "return tf1.nn.fused_batch_norm(x, scale, beta, mean, var, epsilon,\n"
+     "                                       is_training=False)[0]",
+     "return tf1.nn.fused_batch_norm(x, scale, beta, epsilon=epsilon,\n"
+     "                                       is_training=True)[0]",
+     ('tests/test_batch_norm.py::test_test_mode_uses_the_moving_averages',)),
+    ('damaged-checkpoint-trusted', 'a checkpoint whose files are damaged counts as the latest',
+     'alexnet_tf1/checkpoints.py',
+     "    for path in candidates(train_dir):\n        try:\n            read_state(path)\n"
+     "            return path",
+     "    for path in candidates(train_dir):\n        try:\n            return path",
+     ('tests/test_interrupts.py::test_a_damaged_newest_checkpoint_is_skipped_and_the_one_'
+      'before_resumes',
+      'tests/test_interrupts.py::test_every_checkpoint_damaged_is_one_line_and_nothing_is_'
+      'touched')),
+    ('caffe-channels-not-reversed', "the first conv of a Caffe file keeps Caffe's BGR order",
+     'alexnet_tf1/weight_files.py',
+     "out[name] = (w[:, :, ::-1, :].copy() if name == flip else w, b)",
+     "out[name] = (w, b)",
+     ('tests/test_published.py::test_imported_caffe_weights_give_caffes_logits_from_rgb_input',)),
+    ('changed-flag-accepted-on-resume', 'a resumed run silently takes a changed --lr',
+     'alexnet_tf1/run_setup.py',
+     "    'lr': lambda s: s['schedule']['lr'] / s['schedule']['factor'] ** s['schedule']['drops'],\n",
+     '',
+     ('tests/test_train.py::test_resuming_with_a_changed_recipe_is_one_line_naming_the_flags',)),
+    ('pooling-not-overlapping', "3x3 pooling at stride 3, not the paper's overlapping stride 2 "
+     '(section 3.4)',
+     'alexnet_tf1/models/alexnet.py', "POOLS = {'3x3': (3, 2),", "POOLS = {'3x3': (3, 3),",
+     ('tests/test_alexnet_table.py::test_each_layer_has_the_papers_output_and_parameters',)),
+    ('weight-decay-dropped', 'the loss has no weight decay term (section 5: 0.0005)',
+     'alexnet_tf1/objective.py', 'if not decay or not weight_decay:', 'if True:',
+     (AL + 'test_loss_adds_the_papers_weight_decay_on_the_weights_not_the_biases',)),
+    ('no-flips', 'training images are never mirrored (section 4.1)',
+     'alexnet_tf1/data/pipeline.py', 'flips = rng.random(n) < 0.5', 'flips = rng.random(n) < 0.0',
+     (PIPE + 'test_random_crops_stay_in_range_cover_it_and_flip_half_the_time',)),
+    ('ten-crops-without-mirrors', "the 10 crops repeat the five instead of mirroring them "
+     '(section 4.1)',
+     'alexnet_tf1/data/pipeline.py', 'return np.concatenate([five, five[:, :, ::-1]])',
+     'return np.concatenate([five, five])',
+     (PIPE + 'test_ten_crops_positions_and_mirrors',)),
+    ('top5-is-top1', 'top-5 error counted on the best class only',
+     'alexnet_tf1/evaluate.py', 'topk = np.mean(~np.any(order[:, :k] == labels, axis=1)) * 100',
+     'topk = np.mean(~np.any(order[:, :1] == labels, axis=1)) * 100',
+     ('tests/test_eval.py::test_topk_errors_against_hand_counted_cases',)),
+    ('init-std', "weights drawn with std 0.1 instead of the paper's 0.01 (section 5)",
+     'alexnet_tf1/config.py', 'init_std: float = 0.01', 'init_std: float = 0.1',
+     (AL + 'test_initial_weights_are_normal_with_std_001_and_biases_as_the_paper',)),
+    ('ten-crop-averages-one-crop', 'the 10-crop score is the centre crop alone',
+     'alexnet_tf1/evaluate.py', 'pk.append(p[:, :crops].mean(axis=1))', 'pk.append(p[:, 4])',
+     ('tests/test_eval.py::test_ten_crop_score_is_the_average_softmax_over_the_papers_ten_crops',)),
+    ('plateau-never-drops', 'the plateau schedule never divides the rate by 10',
+     'alexnet_tf1/schedule.py', 'self.lr *= self.factor', 'self.lr *= 1.0',
+     ('tests/test_schedule.py::test_plateau_divides_by_10_after_patience_epochs_without_'
+      'improvement_three_times',)),
+    ('each-epoch-same-order', 'every epoch shows the images in the same order',
+     'alexnet_tf1/data/pipeline.py', 'rng = np.random.default_rng([int(seed), int(epoch)])',
+     'rng = np.random.default_rng([int(seed), 0])',
+     (PIPE + 'test_each_epoch_is_a_seeded_permutation',)),
+    ('label-smoothing-unspread', 'label smoothing puts s on every class instead of s / K',
+     'alexnet_tf1/objective.py', 'target = tf.one_hot(labels, k) * (1.0 - smoothing) + smoothing / k',
+     'target = tf.one_hot(labels, k) * (1.0 - smoothing) + smoothing',
+     ('tests/test_update_options.py::test_label_smoothing_is_cross_entropy_with_the_smoothed_'
+      'target',)),
+    ('rmsprop-ms-from-0', "RMSProp's mean square starts at 0 instead of TF's 1",
+     'alexnet_tf1/objective.py', 'tf1.ones_initializer(), trainable=False)',
+     'tf1.zeros_initializer(), trainable=False)',
+     ('tests/test_update_options.py::test_rmsprop_is_tfs_rule_from_ms_1',)),
+    ('resume-from-epoch-start', 'a run resumed mid-epoch starts that epoch again from its first '
+     'batch',
+     'alexnet_tf1/train.py',
+     "            print(f\"resuming {path}: epoch {state['epoch'] + 1}",
+     "            state['batch_in_epoch'] = 0\n"
+     "            print(f\"resuming {path}: epoch {state['epoch'] + 1}",
+     BIT),
+    ('moving-statistics-not-saved', "batch norm's moving mean and variance are left out of "
+     'checkpoints',
+     'alexnet_tf1/checkpoints.py',
+     'self.saver = tf1.train.Saver(max_to_keep=keep, save_relative_paths=True)',
+     "self.saver = tf1.train.Saver([v for v in tf1.global_variables() if 'moving_' not in "
+     "v.op.name], max_to_keep=keep, save_relative_paths=True)",
+     BN_RMS),
+    ('rmsprop-slots-not-saved', "RMSProp's mean squares are left out of checkpoints",
+     'alexnet_tf1/checkpoints.py',
+     'self.saver = tf1.train.Saver(max_to_keep=keep, save_relative_paths=True)',
+     "self.saver = tf1.train.Saver([v for v in tf1.global_variables() if not "
+     "v.op.name.endswith('/rms')], max_to_keep=keep, save_relative_paths=True)",
+     BN_RMS),
+    ('loss-spike-not-recorded', "a LOSS SPIKE is printed but not kept in the run's state",
+     'alexnet_tf1/train.py', "state.setdefault('spikes', []).append(", '[].append(',
+     ('tests/test_resume_loss_spikes.py::test_a_loss_spike_is_in_every_later_checkpoint_and_in_'
+      'eval_json',)),
+    ('no-fsync-before-rename', 'files are renamed into place without being synced to disk',
+     'alexnet_tf1/io_util.py', '            os.fsync(f.fileno())\n', '',
+     ('tests/test_resume_atomic_writes.py::test_run_json_and_eval_json_are_fsynced_before_their_'
+      'rename',)),
+    ('epochs-0-accepted', '--epochs 0 on a new run trains nothing and exits 0',
+     'alexnet_tf1/options.py', "('epochs', 1, None)", "('epochs', 0, None)",
+     (BAD,)),
+    ('unreadable-pictures-exit-0', 'run_eval --images exits 0 when no picture could be read',
+     'alexnet_tf1/evaluate.py', '    if not good:\n        raise UserError(',
+     '    if not good and False:\n        raise UserError(',
+     (BAD,)),
+    ('keras-vgg-channels-not-reversed', "a Keras VGG file's first conv keeps its BGR order",
+     'alexnet_tf1/keras_h5.py', "'block1_conv1' if rgb_input else None", 'None',
+     VGG19),
+    ('vgg-from-a-wrong-layers', "VGG B-E take A's conv1_1, conv1_2, conv2_1, conv2_2 instead of "
+     'its first four convolutional layers (section 3.1)',
+     'alexnet_tf1/importers.py',
+     "VGG_FROM_A = ('conv1_1', 'conv2_1', 'conv3_1', 'conv3_2', 'fc6', 'fc7', 'fc8')",
+     "VGG_FROM_A = ('conv1_1', 'conv1_2', 'conv2_1', 'conv2_2', 'fc6', 'fc7', 'fc8')",
+     ('tests/test_vgg_from_a.py::test_deeper_nets_take_a_s_first_four_convs_and_three_fcs_and_'
+      'keep_the_rest_random',)),
+    ('flops-single-counted', 'a multiply-add counted as one FLOP, not two',
+     'alexnet_tf1/flops.py', 'return 2 * k * n', 'return k * n',
+     ('tests/test_bench.py::test_alexnet_two_towers_is_1_45_gflops_per_image',)),
+    ('export-keeps-rgb', "an exported bvlc_alexnet.npy keeps RGB instead of Caffe's BGR",
+     'alexnet_tf1/export.py', 'w.load(r.sess.run(w)[:, :, ::-1, :], r.sess)',
+     'w.load(r.sess.run(w), r.sess)',
+     ('tests/test_export.py::test_alexnet_exports_as_bvlc_alexnet_npy',)),
+    ('conv1-padded', "conv1 pads its input ('SAME') instead of the paper's 227 -> 55 without "
+     'padding',
+     'alexnet_tf1/models/alexnet.py',
+     "Layer('conv1', 'conv', 48,   11, 4,     'VALID', 'image',",
+     "Layer('conv1', 'conv', 48,   11, 4,     'SAME', 'image',",
+     (TOW + 'test_conv1_of_each_tower_sees_the_whole_image',)),
+    ('experiment-arm-counted-done', 'an experiment killed mid-arm and run again takes the '
+     'unfinished arm for finished',
+     'alexnet_tf1/experiments.py', "done = state and state['epoch'] >= state['epochs']",
+     'done = bool(state)',
+     ('tests/test_experiments.py::test_an_experiment_killed_with_sigkill_continues_its_arm_to_the_'
+      'uninterrupted_values',)),
+]
