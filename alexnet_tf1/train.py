@@ -44,8 +44,11 @@ class Trainer:
         if resumed_from:
             path, saved = self.ckpt.restore_latest(sess)
             state.update({k: saved[k] for k in ('global_step', 'epoch', 'batch_in_epoch',
-                                                 'schedule', 'history', 'spikes')
+                                                 'schedule', 'history', 'spikes', 'recent_losses')
                           if k in saved})
+            # the loss watch's window goes on where it was, so a resumed run flags the spikes
+            # the uninterrupted one does, also in its first steps
+            self.watch.recent = list(state.get('recent_losses', []))
             print(f"resuming {path}: epoch {state['epoch'] + 1}, step {state['global_step']}, "
                   f"lr {state['schedule']['lr']:g}")
         elif self.opts.init_from:
@@ -147,9 +150,10 @@ class Trainer:
         """{'note': ...} for the progress line when the loss jumps; recorded in the run's state
         (state['spikes'], saved with every checkpoint) so a run that went wrong says so."""
         level = self.watch.check(xent)
+        state = self.state
+        state['recent_losses'] = self.watch.recent
         if level is None:
             return {}
-        state = self.state
         state.setdefault('spikes', []).append(
             {'step': state['global_step'], 'epoch': state['epoch'] + 1,
              'cross_entropy': round(float(xent), 4), 'recent_level': round(level, 4)})

@@ -190,4 +190,10 @@ MUTATIONS = [
      'done = bool(state)',
      ('tests/test_experiments.py::test_an_experiment_killed_with_sigkill_continues_its_arm_to_the_'
       'uninterrupted_values',)),
+    ('loss-window-not-resumed', 'a resumed run forgets the recent losses, so it cannot flag a '
+     'LOSS SPIKE in its first 25 steps',
+     'alexnet_tf1/train.py', "self.watch.recent = list(state.get('recent_losses', []))",
+     'self.watch.recent = []',
+     ('tests/test_resume_loss_spikes.py::test_a_loss_spike_is_in_every_later_checkpoint_and_in_'
+      'eval_json',)),
 ]

@@ -61,7 +61,16 @@ def test_a_loss_spike_is_in_every_later_checkpoint_and_in_eval_json(tmp_path, ca
         s = checkpoints.read_state(os.path.join(td, f'model.ckpt-{k}'))
         assert s.get('spikes', []) == ([spike] if k >= step else []), k
 
-    # a resumed run starts with what was recorded (its own window starts empty)
+    # a run stopped at epoch 1's end and resumed flags the same step: the loss watch's window
+    # goes on with the run (here the spike comes before a fresh window would be half full)
+    assert step - 30 < 25
+    stopped = str(tmp_path / 'stopped')
+    again = [a if a != td else stopped for a in args]
+    assert run_train.main(again + ['--epochs', '1']) == 0
+    assert run_train.main(again + ['--epochs', '2']) == 0
+    assert checkpoints.read_state(checkpoints.latest(stopped))['spikes'] == [spike]
+
+    # a resumed run starts with what was recorded
     assert run_train.main(args + ['--epochs', '3']) == 0
     capsys.readouterr()
     final = checkpoints.read_state(checkpoints.latest(td))
