@@ -17,7 +17,8 @@ are done the chief saves the last checkpoint, and each worker puts a 'bye' token
 and exits; a ps exits when it holds one 'bye' per worker, so no worker talks to it after.
 Only the chief (worker 0) initialises, restores and writes checkpoints (with run_state, so
 run_eval.py reads them) and summaries. A worker that dies and is started again waits for the
-variables and rejoins; a worker that never comes back leaves the others waiting.
+variables and rejoins. Synchronous updates count gradients, not workers, so meanwhile the
+others may go on alone; a worker that never comes back leaves them waiting at the end.
 """
 import sys
 import time
@@ -190,6 +191,8 @@ class Worker:
             # nothing is saved (the chief's last checkpoint stays the last good one); every
             # worker says done and goodbye so the ps tasks end, and exits 3 like run_train
             print(f'error: {diverged_line(d, self.train_dir)}', file=sys.stderr, flush=True)
+            if self.sync:   # a token this worker took may be one another worker waits on
+                sess.run(self.extra_tokens)
             sess.run([self.say_done, self.say_bye])
             sess.close()
             return 3

@@ -87,6 +87,9 @@ def resolve(args, dataset):
         raise TypeError(f'options without a field in Options: {unknown}')
     opts = Options(**values)
     check_switches(opts.model, {k: getattr(opts, k) for k in SWITCH_FLAGS})
+    if given.get('init') == 'glorot' and not opts.model.startswith(GLOROT_MODELS):
+        raise OptionError(f'--init glorot: {opts.model} is built with its paper\'s '
+                          f"initialisation only (glorot is for {', '.join(GLOROT_MODELS)})")
     for key, low, high in LIMITS:
         v = getattr(opts, key)
         if v is not None and not (low <= v and (high is None or v < high)):
@@ -95,6 +98,8 @@ def resolve(args, dataset):
     return opts
 
 
+# the models whose builders take config.init == 'glorot' (VGG section 3.1, Keras' Inceptions)
+GLOROT_MODELS = ('vgg', 'googlenet', 'inception', 'cifar4')
 SWITCH_FLAGS = {'use_lrn': lambda v: '--lrn' if v else '--no-lrn', 'pool': '--pool {}'.format,
                 'activation': '--activation {}'.format}
 

@@ -148,6 +148,7 @@ CASES = [
     (T, ['--train-layers', 'fc7,fc9'], "'fc9'"),
     (T, ['--train-layers', ','], '--train-layers'),
     (T, ['--lr-mult', 'fc8=x'], '--lr-mult'),
+    (T, ['--init', 'glorot'], '--init glorot'),         # AlexNet has the paper's rule only
     (T, ['--lr-mult', 'fc9=10'], "'fc9'"),
     # run_train.py: resuming a run
     (T, RESUME + ['--lr', '0.5'], '--lr 0.5'),

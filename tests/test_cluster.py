@@ -1,8 +1,17 @@
-"""Between-graph replication on loopback: 1 ps + 2 workers as processes, all exit 0."""
+"""Between-graph replication on loopback: 1 ps + 2 workers as processes, all exit 0.
+
+The processes' own output paces the tests: a kill lands after a line a worker printed, and
+every wait is for a line or an exit. HANG_GUARD only turns a hang into a failure with the
+logs; a slow machine takes longer, it does not change what is asserted.
+"""
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -11,6 +20,7 @@ from alexnet_tf1.tf_compat import tf, tf1
 from tiny_run import CROP, tiny_prepared
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HANG_GUARD = 600        # seconds for a whole cluster run; a healthy one ends on its own
 
 
 def free_ports(n):
@@ -23,38 +33,135 @@ def free_ports(n):
     return ports
 
 
-def start_cluster(tmp_path, *extra):
-    data = tiny_prepared(str(tmp_path))
-    ps, w0, w1 = free_ports(3)
-    common = [sys.executable, os.path.join(ROOT, 'run_train.py'), '--data-dir', data,
-              '--train-dir', str(tmp_path / 'run'), '--gpus', 'cpu', '--input-size', str(CROP),
-              '--batch-size', '2', '--epochs', '2', '--print-freq', '1', '--lr', '0.001',
-              '--ps-hosts', f'127.0.0.1:{ps}', '--worker-hosts', f'127.0.0.1:{w0},127.0.0.1:{w1}',
-              *extra]
-    def start(job, i):
-        return subprocess.Popen(common + ['--job-name', job, '--task-index', str(i)], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return [start('ps', 0), start('worker', 0), start('worker', 1)], start
+class Process:
+    """One cluster process; a thread reads its output as it comes, so no pipe fills up and
+    a test can wait for a line."""
+
+    def __init__(self, argv, name):
+        self.name = name
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines, self.closed = [], False
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
+
+    def log(self):
+        with self.changed:
+            return ''.join(self.lines)
+
+    def first(self, pattern, deadline):
+        """The first match of `pattern` in a line this process printed, waiting for it; None
+        if the process ends without printing one."""
+        seen = 0
+        with self.changed:
+            while True:
+                for line in self.lines[seen:]:
+                    m = re.search(pattern, line)
+                    if m:
+                        return m
+                seen = len(self.lines)
+                if self.closed:
+                    return None
+                if not self.changed.wait(timeout=max(0.0, deadline - time.monotonic())):
+                    raise Hang(f'{self.name} printed no line matching {pattern!r}')
+
+    def exit_code(self, deadline):
+        try:
+            code = self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise Hang(f'{self.name} did not exit') from None
+        self.reader.join()
+        return code
 
 
-def wait_all(procs):
-    try:
-        codes = [p.wait(timeout=90) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    return codes, [p.stdout.read() for p in procs]
+class Hang(Exception):
+    pass
+
+
+class Cluster:
+    """ps 0, worker 0 (the chief) and worker 1 of one run, started together."""
+
+    def __init__(self, tmp_path, *extra):
+        data = tiny_prepared(str(tmp_path))
+        self.train_dir = str(tmp_path / 'run')
+        ps, w0, w1 = free_ports(3)
+        self.argv = [sys.executable, os.path.join(ROOT, 'run_train.py'), '--data-dir', data,
+                     '--train-dir', self.train_dir, '--gpus', 'cpu', '--input-size', str(CROP),
+                     '--batch-size', '2', '--epochs', '2', '--print-freq', '1', '--lr', '0.001',
+                     '--ps-hosts', f'127.0.0.1:{ps}',
+                     '--worker-hosts', f'127.0.0.1:{w0},127.0.0.1:{w1}', *extra]
+        self.deadline = time.monotonic() + HANG_GUARD
+        self.all = []
+        self.procs = [self.start('ps', 0), self.start('worker', 0), self.start('worker', 1)]
+
+    def start(self, job, index):
+        p = Process(self.argv + ['--job-name', job, '--task-index', str(index)],
+                    f'{job} {index}')
+        self.all.append(p)
+        return p
+
+    def first(self, i, pattern):
+        try:
+            return self.procs[i].first(pattern, self.deadline)
+        except Hang as e:
+            self.fail(e)
+
+    def kill(self, i):
+        self.procs[i].proc.kill()
+        try:
+            return self.procs[i].exit_code(self.deadline)
+        except Hang as e:
+            self.fail(e)
+
+    def finish(self):
+        """Every process's exit code and log, once all have exited."""
+        try:
+            codes = [p.exit_code(self.deadline) for p in self.procs]
+        except Hang as e:
+            self.fail(e)
+        return codes, [p.log() for p in self.procs]
+
+    def fail(self, why):
+        self.kill_all()
+        pytest.fail(f'hang guard ({HANG_GUARD} s): {why}\n' +
+                    '\n'.join(f'--- {p.name}\n{p.log()}' for p in self.all))
+
+    def kill_all(self):
+        for p in self.all:
+            if p.proc.poll() is None:
+                p.proc.kill()
+                p.proc.wait()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    made = []
+    def make(*extra):
+        made.append(Cluster(tmp_path, *extra))
+        return made[-1]
+    yield make
+    for c in made:          # a failed assertion leaves no process behind
+        c.kill_all()
 
 
 @pytest.mark.parametrize('mode, steps', [('sync', 4), ('async', 8)])
-def test_one_ps_two_workers_train_and_every_process_exits_0(tmp_path, mode, steps):
-    procs, _ = start_cluster(tmp_path, *(['--async'] if mode == 'async' else []))
-    codes, logs = wait_all(procs)
+def test_one_ps_two_workers_train_and_every_process_exits_0(cluster, mode, steps):
+    c = cluster(*(['--async'] if mode == 'async' else []))
+    codes, logs = c.finish()
     assert codes == [0, 0, 0], logs
     # sync: 8 images / (2 workers x batch 2) = 2 steps an epoch; async: each worker's step counts
-    state = checkpoints.read_state(checkpoints.latest(str(tmp_path / 'run')))
-    reader = tf.train.load_checkpoint(checkpoints.latest(str(tmp_path / 'run')))
+    state = checkpoints.read_state(checkpoints.latest(c.train_dir))
+    reader = tf.train.load_checkpoint(checkpoints.latest(c.train_dir))
     assert state['global_step'] == reader.get_tensor('global_step') >= steps
     if mode == 'sync':
         assert state['global_step'] == steps and state['epoch'] == 2
@@ -80,28 +187,39 @@ def test_variables_go_to_the_ps_and_each_towers_ops_to_its_cpu_on_the_worker():
         assert op.device == f'/job:worker/task:1/device:CPU:{tower}', (op.name, op.device)
 
 
-def test_a_killed_worker_started_again_rejoins_the_synchronous_run(tmp_path):
-    procs, start = start_cluster(tmp_path, '--epochs', '4')
-    try:
-        for line in procs[2].stdout:            # worker 1 has done a step: kill it
-            if 'step 2/8' in line:
-                procs[2].kill()
-                break
-        assert procs[2].wait(timeout=30) != 0
-        procs[2] = start('worker', 1)
-    finally:
-        codes, logs = wait_all(procs)
+def test_a_killed_worker_started_again_rejoins_the_synchronous_run(cluster):
+    c = cluster('--epochs', '4')                    # 8 steps
+    # the kill lands on worker 1's first progress line: the first update took a gradient from
+    # each worker (no tokens before it), so that line comes early in the 8 steps
+    first = c.first(2, r'^worker 1 step (\d+)/8 ')
+    assert first, c.procs[2].log()
+    killed_at = int(first.group(1))
+    assert killed_at < 8
+    assert c.kill(2) == -signal.SIGKILL
+    c.procs[2] = c.start('worker', 1)
+    # it joins the run where the run is (worker 0 may have gone on alone: SyncReplicasOptimizer
+    # counts gradients, not workers), never a fresh start
+    banner = c.first(2, r'^worker 1: .* step (\d+) of 8$')
+    assert banner and killed_at <= int(banner.group(1)) <= 8, c.procs[2].log()
+    codes, logs = c.finish()
     assert codes == [0, 0, 0], logs
-    assert 'step 2 of 8' in logs[2] or 'step 3 of 8' in logs[2]
-    assert checkpoints.read_state(checkpoints.latest(str(tmp_path / 'run')))['global_step'] == 8
+    state = checkpoints.read_state(checkpoints.latest(c.train_dir))
+    assert state['global_step'] == 8 and state['epoch'] == 4
+    assert 'worker 1: done' in logs[2] and 'saved' in logs[1]
 
 
-def test_a_diverging_cluster_stops_every_worker_and_saves_nothing(tmp_path):
-    procs, _ = start_cluster(tmp_path, '--lr', '1e12')
-    codes, logs = wait_all(procs)
+def test_a_diverging_cluster_stops_every_worker_and_saves_nothing(cluster):
+    c = cluster('--lr', '1e12')
+    for task in (0, 1):
+        # the first non-finite loss a worker reports is its own stop, not a step it goes on
+        # from (one that went on would wait for the other's gradients until the hang guard)
+        seen = c.first(1 + task, r'loss (became )?(nan|inf)\b')
+        assert seen and re.match(rf'error: training diverged: loss became (nan|inf) at step \d+ '
+                                 rf'on worker {task}; stopped without saving', seen.string), \
+            c.procs[1 + task].log()
+    codes, logs = c.finish()
     assert codes == [0, 3, 3], logs          # the ps ends once both workers have said goodbye
-    assert all('training diverged' in log for log in logs[1:]), logs
-    assert checkpoints.latest(str(tmp_path / 'run')) is None     # no non-finite weights saved
+    assert checkpoints.latest(c.train_dir) is None     # no non-finite weights saved
 
 
 def test_each_worker_reads_its_own_shuffle_of_the_same_data(tmp_path):
