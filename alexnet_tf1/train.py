@@ -46,6 +46,9 @@ class Trainer:
             state.update({k: saved[k] for k in ('global_step', 'epoch', 'batch_in_epoch',
                                                  'schedule', 'history', 'spikes', 'recent_losses')
                           if k in saved})
+            # the schedule comes from the checkpoint restored, --epochs (the one recipe flag a
+            # resumed run takes) from the command: it is also where a cosine reaches 0
+            state['schedule']['epochs'] = state['epochs']
             # the loss watch's window goes on where it was, so a resumed run flags the spikes
             # the uninterrupted one does, also in its first steps
             self.watch.recent = list(state.get('recent_losses', []))

@@ -159,8 +159,8 @@ MUTATIONS = [
      'alexnet_tf1/options.py', "('epochs', 1, None)", "('epochs', 0, None)",
      (BAD,)),
     ('unreadable-pictures-exit-0', 'run_eval --images exits 0 when no picture could be read',
-     'alexnet_tf1/evaluate.py', '    if not good:\n        raise UserError(',
-     '    if not good and False:\n        raise UserError(',
+     'alexnet_tf1/evaluate.py', '    if all(why for *_, why in read):\n        raise UserError(',
+     '    if False:\n        raise UserError(',
      (BAD,)),
     ('keras-vgg-channels-not-reversed', "a Keras VGG file's first conv keeps its BGR order",
      'alexnet_tf1/keras_h5.py', "'block1_conv1' if rgb_input else None", 'None',
@@ -202,4 +202,8 @@ MUTATIONS = [
      'alexnet_tf1/cluster.py', "if not np.isfinite(out['loss']):",
      "if self.chief and not np.isfinite(out['loss']):",
      ('tests/test_cluster.py::test_a_diverging_cluster_stops_every_worker_and_saves_nothing',)),
+    ('resumed-cosine-keeps-its-end', 'a run resumed with more --epochs keeps the cosine of its '
+     'old epoch count (its rate at 0 from there on)',
+     'alexnet_tf1/train.py', "            state['schedule']['epochs'] = state['epochs']\n", '',
+     ('tests/test_train.py::test_more_epochs_on_resume_move_where_a_cosine_reaches_0',)),
 ]

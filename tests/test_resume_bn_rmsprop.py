@@ -25,7 +25,7 @@ import tensorflow as tf                                                 # noqa: 
 from alexnet_tf1 import checkpoints                                     # noqa: E402
 from alexnet_tf1.models import inception, inception_v3                  # noqa: E402
 from alexnet_tf1.models.inception import block                          # noqa: E402
-from test_resume_bit_exact import assert_same_run, resumed_from, run_until_killed  # noqa: E402
+from killed_run import assert_same_run, resumed_from, run_until_killed     # noqa: E402
 from tiny_run import tiny_prepared, train_args                          # noqa: E402
 
 

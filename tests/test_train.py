@@ -1,7 +1,8 @@
 """run_train.py: checkpoints, resume, SIGKILL, the NaN guard (on a tiny set, --gpus cpu)."""
 import json
+import math
 import os
-import signal
+import re
 import subprocess
 import sys
 
@@ -11,18 +12,13 @@ import pytest
 import run_train
 import tensorflow as tf
 from alexnet_tf1 import checkpoints
+from killed_run import ROOT, assert_same_run, run_until_killed, state_of
 from tiny_run import tiny_prepared, train_args
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
 def data(tmp_path):
     return tiny_prepared(str(tmp_path))
-
-
-def state_of(train_dir):
-    return checkpoints.read_state(checkpoints.latest(train_dir))
 
 
 def test_two_steps_write_a_checkpoint_that_carries_the_run(tmp_path, data):
@@ -46,6 +42,19 @@ def test_resumed_run_continues_the_global_step_and_the_schedule(tmp_path, data):
     assert (s['global_step'], s['epoch']) == (4, 2)
     assert s['schedule']['drops'] == 2 and s['schedule']['lr'] == pytest.approx(1e-5)
     assert [h['epoch'] for h in s['history']] == [1, 2]
+
+
+def test_more_epochs_on_resume_move_where_a_cosine_reaches_0(tmp_path, data, capsys):
+    td = str(tmp_path / 'run')
+    cosine = ['--lr-schedule', 'cosine']
+    assert run_train.main(train_args(data, td, '--epochs', '1', *cosine)) == 0
+    assert run_train.main(train_args(data, td, '--epochs', '3', *cosine)) == 0
+    lrs = re.findall(r'^epoch [23]/3 step \d+/2  loss \S+  lr (\S+)', capsys.readouterr().out,
+                     re.M)
+    assert state_of(td)['schedule']['epochs'] == 3
+    # two steps an epoch: steps 3-6 end 1.5, 2, 2.5 and 3 epochs into the run's 3
+    want = [0.001 * (1 + math.cos(math.pi * e / 3)) / 2 for e in (1.5, 2, 2.5, 3)]
+    assert [float(lr) for lr in lrs] == pytest.approx(want, rel=1e-4, abs=1e-9)
 
 
 def test_resuming_with_a_changed_recipe_is_one_line_naming_the_flags(tmp_path, data, capsys):
@@ -75,48 +84,35 @@ def test_restart_sets_the_old_run_aside(tmp_path, data):
 # with batch norm and RMSProp (tests/test_resume_bn_rmsprop.py); this is the published v3
 # itself, its 96 batch norms and 24 million weights with two RMSProp slots each: two minutes on
 # a 2-core Zen 4, so -m slow
-@pytest.mark.parametrize('extra', [
-    pytest.param(['--model', 'inception-v3', '--input-size', '75', '--bn-decay', '0.5',
-                  '--optimizer', 'rmsprop', '--keep', '2'], id='inception-v3',
-                 marks=pytest.mark.slow)])
-def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path, data, extra):
+@pytest.mark.slow
+def test_inception_v3_killed_with_sigkill_resumes_its_batch_norms_and_rmsprop_slots(tmp_path,
+                                                                                   data):
     td = str(tmp_path / 'run')
-    args = train_args(data, td, '--epochs', '50', '--save-every', '1')
-    if extra:
-        args[args.index('--input-size'):args.index('--input-size') + 2] = []
-    args += extra
+    # argparse keeps the last --input-size given: 75 here, not tiny_run's 67
+    args = train_args(data, td, '--epochs', '50', '--save-every', '1', '--model', 'inception-v3',
+                      '--input-size', '75', '--bn-decay', '0.5', '--optimizer', 'rmsprop',
+                      '--keep', '2')
     cmd = [sys.executable, os.path.join(ROOT, 'run_train.py'), *args]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-    for line in p.stdout:                       # kill it while it is writing step 5's checkpoint
-        if 'step 1/2' in line and 'epoch 3/' in line:
-            os.kill(p.pid, signal.SIGKILL)
-            break
-    p.wait()
-    assert p.returncode == -signal.SIGKILL
-    killed_at = state_of(td)['global_step']
-    assert killed_at >= 4
+    run_until_killed(cmd, 'epoch 3/', 'step 1/2')  # while it writes step 5's checkpoint
+    assert state_of(td)['global_step'] >= 4
     resume = [a if a != '50' else '4' for a in cmd]
     out = subprocess.run(resume, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert 'resuming' in out.stdout
     s = state_of(td)
     assert (s['global_step'], s['epoch']) == (8, 4)
-    # the same run uninterrupted ends with the same weights, momentum and history: the same
-    # data order, crops, flips and lighting (drawn per epoch from the seed) and the same
-    # dropout masks (keyed on the global step), on deterministic CPU kernels: bit-identical
+    # the same run uninterrupted ends with the same weights, moving statistics, RMSProp
+    # slots and run state: the same data order, crops, flips and lighting (drawn per epoch
+    # from the seed) and dropout masks (keyed on the global step), on deterministic CPU
+    # kernels: bit-identical
     whole = str(tmp_path / 'whole')
     assert run_train.main([a if a != td else whole for a in resume[2:]]) == 0
+    names = assert_same_run(td, whole)
+    assert len(names) > 30
+    # 94 batch norms and the aux head's 2, moved away from their initial 1
     a = tf.train.load_checkpoint(checkpoints.latest(td))
-    b = tf.train.load_checkpoint(checkpoints.latest(whole))
-    names = [n for n in a.get_variable_to_shape_map() if n != 'run_state']
-    assert len(names) > 30 and sorted(names) == sorted(
-        n for n in b.get_variable_to_shape_map() if n != 'run_state')
-    for n in names:
-        np.testing.assert_array_equal(a.get_tensor(n), b.get_tensor(n), err_msg=n)
-    assert s['history'] == state_of(whole)['history']
     stats = [n for n in names if n.endswith('moving_variance')]
-    if extra:       # 94 batch norms and the aux head's 2, moved away from their initial 1
-        assert len(stats) == 96 and all(np.any(a.get_tensor(n) != 1) for n in stats)
+    assert len(stats) == 96 and all(np.any(a.get_tensor(n) != 1) for n in stats)
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, data, capsys):
