@@ -118,17 +118,16 @@ def main(argv=None):
         if prepared.num_classes != restored.config.num_classes:
             raise DataError(f'{prepared.path} has {prepared.num_classes} classes, the checkpoint '
                             f'{restored.config.num_classes}')
+        def sheet(name):    # beside the checkpoint; published weights have none: here
+            return args.sheet or (name if args.init_from else
+                                  os.path.join(os.path.dirname(path), name))
         if args.images:
-            sheet = args.sheet or ('top5.png' if args.init_from else
-                                   os.path.join(os.path.dirname(path), 'top5.png'))
-            print('\n'.join(evaluate.classify_files(restored, prepared, args.images, sheet)))
+            print('\n'.join(evaluate.classify_files(restored, prepared, args.images,
+                                                     sheet('top5.png'))))
             return 0
         if args.neighbours:
-            evaluate.read_pictures(args.neighbours, prepared, '--neighbours')   # any to look up?
-            sheet = args.sheet or ('neighbours.png' if args.init_from else
-                                   os.path.join(os.path.dirname(path), 'neighbours.png'))
-            print('\n'.join(neighbours.show(restored, prepared, args.neighbours, sheet,
-                                             args.batch_size)))
+            print('\n'.join(neighbours.show(restored, prepared, args.neighbours,
+                                             sheet('neighbours.png'), args.batch_size)))
             return 0
         result = evaluate.evaluate(restored, prepared, args.batch_size)
         print(evaluate.report(result, models.get(result['model']).PUBLISHED))

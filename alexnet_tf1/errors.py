@@ -36,3 +36,22 @@ def at_least(low, kind=int, strict=False):
         return value
     parse.__name__ = kind.__name__
     return parse
+
+
+def comma_list(kind, example, choices=None):
+    """An argparse type: a comma-separated list of at least one `kind` (seeds 0,1,2), each
+    one of `choices` when given. argparse applies it to a string default too."""
+    def parse(text):
+        try:
+            values = [kind(v.strip()) for v in text.split(',') if v.strip()]
+        except ValueError:
+            values = []
+        if not values:
+            raise argparse.ArgumentTypeError(f'{text!r}: expected {example}')
+        unknown = [v for v in values if choices is not None and v not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown[0]!r}; one of "
+                                             f"{', '.join(choices)}")
+        return values
+    parse.__name__ = 'list'
+    return parse

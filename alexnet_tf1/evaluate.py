@@ -219,36 +219,37 @@ def read_picture(path, prepared):
 
 
 def read_pictures(files, prepared, flag='--images'):
-    """([(file, as shown, as the model takes it)] for the pictures that read, [(file, why)]
-    for the others). None readable is a UserError naming each: a caller must be able to tell
-    from the exit code that nothing was looked at."""
+    """[(file, picture as shown, as the model takes it, None), or (file, None, None, why it
+    was skipped)] in the order given. None readable is a UserError naming each: a caller must
+    be able to tell from the exit code that nothing was looked at."""
     from .data.decode import BadImage
     from .errors import UserError
-    good, bad = [], []
+    read = []
     for f in files:
         try:
-            good.append((f, *read_picture(f, prepared)))
+            read.append((f, *read_picture(f, prepared), None))
         except (BadImage, OSError) as e:
-            bad.append((f, e.strerror if isinstance(e, OSError) and e.strerror else str(e)))
-    if not good:
+            read.append((f, None, None,
+                         e.strerror if isinstance(e, OSError) and e.strerror else str(e)))
+    if all(why for *_, why in read):
         raise UserError(f'none of the {flag} could be read: '
-                        + '; '.join(f'{f} ({why})' for f, why in bad))
-    return good, bad
+                        + '; '.join(f'{f} ({why})' for f, *_, why in read))
+    return read
+
+
+def skipped_line(f, why):
+    return f'warning: {f}: skipped ({why})'
 
 
 def classify_files(restored, prepared, files, sheet_path):
     """Top-5 classes with names for the user's pictures (10-crop average), and a PNG sheet.
     A picture that cannot be read is a warning line, unless none can (UserError)."""
     size = restored.config.input_size
-    good, bad = read_pictures(files, prepared)
-    skipped = dict(bad)
-    readable = {f: (shown, img) for f, shown, img in good}
     pictures, rows, lines = [], [], []
-    for f in files:
-        if f in skipped:
-            lines.append(f'warning: {f}: skipped ({skipped[f]})')
+    for f, shown, img, why in read_pictures(files, prepared):
+        if why:
+            lines.append(skipped_line(f, why))
             continue
-        shown, img = readable[f]
         crops = pipeline.preprocess_for_eval(img, prepared.mean, size, 'ten')
         p = restored.probs(crops[:n_crops(restored.state)]).mean(axis=0)
         best = np.argsort(-p)[:5]

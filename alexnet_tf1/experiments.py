@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from .errors import OneLineParser, UserError, at_least
+from .errors import OneLineParser, UserError, at_least, comma_list
 from .io_util import atomic_write_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -313,7 +313,8 @@ def parser():
     ap.add_argument('--data-dir', help='a prepared directory (default: the built-in sample set)')
     ap.add_argument('--out', default=os.path.join(ROOT, 'experiments'),
                     help='results go to OUT/NAME (default experiments/)')
-    ap.add_argument('--seeds', type=_ints, default=[0], help='comma-separated, default 0')
+    ap.add_argument('--seeds', type=comma_list(int, 'integers like 0,1'), default=[0],
+                    help='comma-separated, default 0')
     ap.add_argument('--epochs', type=at_least(1),
                     help="every arm's epochs (default: the preset's)")
     ap.add_argument('--lrs', type=_floats, default=[0.003, 0.01, 0.03, 0.1],
@@ -322,16 +323,6 @@ def parser():
                     help='stop (saving each run) after this long; the same command continues')
     ap.add_argument('--gpus', default='auto')
     return ap
-
-
-def _ints(text):
-    try:
-        values = [int(v) for v in text.split(',') if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise argparse.ArgumentTypeError(f'{text!r}: expected integers like 0,1')
-    return values
 
 
 def _floats(text):

@@ -34,7 +34,7 @@ def export(checkpoint, out):
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise UserError(f'{out}: its directory does not exist')
     r = Restored(prefix, 'cpu')
-    with r.g.graph.as_default():    # RGB -> BGR, in the session only: the checkpoint is untouched
+    with r.g.graph.as_default():    # RGB -> BGR in the loaded variables; the checkpoint stays as it is
         towers = [k for k in r.g.net.params if k[0] == first]
         for key in towers:
             w = r.g.net.params[key]['w']

@@ -61,8 +61,8 @@ def main(argv=None):
     data = split_sample(os.path.join(ROOT, 'data'))
     os.makedirs(args.runs, exist_ok=True)
     done = {(r['path'], r['seed'], r['way']) for r in finished(args.out)}
-    for seed in map(int, args.seeds.split(',')):
-        for path in args.paths.split(','):
+    for seed in args.seeds:
+        for path in args.paths:
             env = {**os.environ, **PATHS[path]}
             base = os.path.join(args.runs, f'{path}-seed{seed}')
             npy = base + '-A.npy'

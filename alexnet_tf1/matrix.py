@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from .errors import OneLineParser, UserError
+from .errors import OneLineParser, UserError, comma_list
 
 PATHS = {'native': {}, 'avx2': {'ONEDNN_MAX_CPU_ISA': 'AVX2'},
          'tf': {'ALEXNET_TF1_CPU_KERNELS': 'tf'}}
@@ -65,8 +65,9 @@ def parser(doc, runs, seeds, paths):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('out', help='results, one JSON line per run (appended)')
     ap.add_argument('--runs', default=os.path.join(ROOT, 'checkpoints', runs))
-    ap.add_argument('--seeds', default=seeds)
-    ap.add_argument('--paths', default=paths)
+    ap.add_argument('--seeds', default=seeds, type=comma_list(int, 'integers like 0,1,2'))
+    ap.add_argument('--paths', default=paths,
+                    type=comma_list(str, 'kernel paths like native,avx2', choices=PATHS))
     return ap
 
 
@@ -87,23 +88,14 @@ def finished(out):
 
 
 def check(args, extra):
-    """(seeds, paths) once every flag and file is known good: a mistake found only at the
-    run it concerns would come after hours of the runs before it."""
-    try:
-        seeds = [int(s) for s in args.seeds.split(',') if s.strip()]
-    except ValueError:
-        seeds = []
-    if not seeds:
-        raise UserError(f'--seeds {args.seeds!r}: give integers like 0,1,2')
-    paths = [p for p in args.paths.split(',') if p.strip()]
-    unknown = [p for p in paths if p not in PATHS] or ([] if paths else [args.paths])
-    if unknown:
-        raise UserError(f'--paths: unknown kernel path {unknown[0]!r}; one of {", ".join(PATHS)}')
+    """The rows already in OUT, once every file and flag passed on is known good (the parser
+    checked the seeds and paths): a mistake found only at the run it concerns would come
+    after hours of the runs before it."""
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise UserError(f'{args.out}: its directory does not exist')
-    finished(args.out)
+    rows = finished(args.out)
     check_train_flags(extra)
-    return seeds, paths
+    return rows
 
 
 def check_train_flags(extra):
@@ -126,14 +118,14 @@ def record(out, row):
 def main(argv=None):
     args, extra = parser(__doc__, 'matrix', '0,1,2,3', 'native,avx2,tf').parse_known_args(argv)
     try:
-        seeds, paths = check(args, extra)
+        rows = check(args, extra)
         os.makedirs(args.runs, exist_ok=True)       # the rest of the flags go to run_train.py
     except (UserError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    done = {(r['path'], r['seed']) for r in finished(args.out) if r.get('extra') == extra}
-    for seed in seeds:
-        for path in paths:
+    done = {(r['path'], r['seed']) for r in rows if r.get('extra') == extra}
+    for seed in args.seeds:
+        for path in args.paths:
             if (path, seed) not in done:
                 record(args.out, run_one(path, seed, args.runs, extra))
     return 0

@@ -168,21 +168,13 @@ def nearest(train, queries, k=K, chunk=4096):
 def show(restored, prepared, files, sheet_path, batch_size=32, log=None):
     """Lines to print: per picture its neighbours' classes, indices and distances (or why it
     was skipped); and the PNG, one row per readable picture: it, then its six neighbours."""
-    from .data.decode import BadImage
     tensors = layer_inputs(restored.g)
     size = restored.config.input_size
     read = []       # (file, picture as shown, its vector; or None, None, why it was skipped)
-    for f in files:
-        try:
-            pic, img = evaluate.read_picture(f, prepared)
-        except (BadImage, OSError) as e:
-            read.append((f, None, str(e)))
-            continue
-        x = pipeline.preprocess_for_eval(img, prepared.mean, size, 'center')[None]
-        read.append((f, pic, features(restored, tensors, x)[0]))
+    for f, pic, img, why in evaluate.read_pictures(files, prepared, '--neighbours'):
+        x = None if why else pipeline.preprocess_for_eval(img, prepared.mean, size, 'center')
+        read.append((f, pic, why or features(restored, tensors, x[None])[0]))
     queries = [v for _, pic, v in read if pic is not None]
-    if not queries:     # nothing to look up: no reason to compute the training set's vectors
-        return [f'{f}: skipped ({why})' for f, _, why in read]
     train, meta, reused = training_features(restored, prepared, tensors, batch_size, log)
     (log or _say)(f"{'reused' if reused else 'wrote'} {restored.path + SUFFIX}.npy: "
                   f"{meta['bytes_per_image']:,} bytes per training image ({meta['dim']} x "
@@ -191,7 +183,7 @@ def show(restored, prepared, files, sheet_path, batch_size=32, log=None):
     split, lines, rows, j = prepared.split('train'), [], [], 0
     for f, pic, v in read:
         if pic is None:
-            lines.append(f'{f}: skipped ({v})')
+            lines.append(evaluate.skipped_line(f, v))
             continue
         lines.append(f'{f}: ' + ', '.join(
             f'#{i} {evaluate.class_name(prepared.synsets, split.labels[i])} {d:.4g}'
