@@ -63,11 +63,13 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    from alexnet_tf1 import (checkpoints, ensemble, evaluate, importers, keras_h5,
-                             keras_inception, models, neighbours, published)
+    from alexnet_tf1 import models
+    from alexnet_tf1.evaluation import ensemble, evaluate, neighbours
+    from alexnet_tf1.training import checkpoints
+    from alexnet_tf1.weights import imagenet, importers, keras_inception, keras_vgg
     from alexnet_tf1.errors import UserError
-    from alexnet_tf1.run_setup import default_train_dir
-    from alexnet_tf1.data.prepared import DataError, open_prepared
+    from alexnet_tf1.training.start import default_train_dir
+    from alexnet_tf1.data.reader import DataError, open_prepared
     try:
         train_dir = args.train_dir or default_train_dir(args.model or 'alexnet')
         if args.mean and not args.init_from:    # a checkpoint keeps the mean it trained with
@@ -79,7 +81,7 @@ def main(argv=None):
                                 'split only: no --init-from, --images or --neighbours')
             members = ensemble.resolve_members(args.checkpoint, train_dir, args.model)
             result, _ = ensemble.score(members, args.data_dir, args.gpus, args.batch_size)
-            print(ensemble.report(result, models.get(result['members'][0]['model']).PUBLISHED))
+            print(ensemble.report(result, models.get(result['members'][0]['model']).published))
             out = args.out or ensemble.default_path(result)
             print(f'wrote {evaluate.write_result(result, out)}')
             return 0
@@ -90,7 +92,7 @@ def main(argv=None):
             if not (args.data_dir or args.images):
                 raise DataError('--init-from scores a prepared --data-dir, or classifies '
                                 '--images FILE ... (no data directory needed)')
-            model = args.model or keras_h5.vgg_variant(args.init_from) or \
+            model = args.model or keras_vgg.vgg_variant(args.init_from) or \
                 keras_inception.detect(args.init_from) or (
                     'vgg-d' if args.init_from.endswith('.h5') else 'alexnet')
             prepared = open_prepared(args.data_dir) if args.data_dir else None
@@ -99,11 +101,11 @@ def main(argv=None):
                 mean=args.mean)
             mean = restored.state['input_mean']      # args.mean, else the weights' own
             print(f'{args.init_from}: {model} weights, input RGB minus '
-                  + published.describe_mean(mean))
+                  + imagenet.describe_mean(mean))
             if restored.left:
                 print(importers.describe_left(restored.left))
             prepared = restored.data(prepared) if prepared else \
-                published.for_images(mean, args.init_from, restored.config.input_size)
+                imagenet.for_images(mean, args.init_from, restored.config.input_size)
             path = args.init_from
         else:
             path = checkpoints.resolve(args.checkpoint and args.checkpoint[0], train_dir)
@@ -130,7 +132,7 @@ def main(argv=None):
                                              sheet('neighbours.png'), args.batch_size)))
             return 0
         result = evaluate.evaluate(restored, prepared, args.batch_size)
-        print(evaluate.report(result, models.get(result['model']).PUBLISHED))
+        print(evaluate.report(result, models.get(result['model']).published))
         print(f'wrote {evaluate.write_result(result, args.out)}')
         return 0
     except UserError as e:

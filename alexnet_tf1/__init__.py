@@ -1,7 +1,5 @@
-"""alexnet_tf1: the 2012 two-tower AlexNet (and its classic siblings) as TF1 graphs.
+"""Classic ImageNet-era CNNs as hand-written TensorFlow 1 graphs."""
+import os
 
-    placement = devices.resolve('0,1' | '0' | 'cpu' | 'auto')     # one device per tower
-    g = graph.build(config.ModelConfig(), placement)               # inputs -> towers -> loss
-    sess = tf_compat.session(g.graph, placement.session_config())
-    sess.run(g.train_op, {g.images: x, g.labels: y, g.lr: 0.01, g.training: True})
-"""
+# the clone's top folder: run_train.py, run_eval.py, checkpoints/ and data/ live there
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

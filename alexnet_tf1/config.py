@@ -5,7 +5,7 @@ evaluated without remembering the flags that made it.
 """
 from dataclasses import asdict, dataclass, field, replace
 
-from .errors import UnknownName
+from alexnet_tf1.errors import UnknownName
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ two-tower AlexNets (one per GPU pair), 'cpu:4' the same on four logical CPUs.
 """
 from dataclasses import dataclass
 
-from .errors import UserError
-from .tf_compat import list_gpus, tf1
+from alexnet_tf1.errors import UserError
+from alexnet_tf1.tf_compat import list_gpus, tf1
 
 
 class DeviceError(UserError):

@@ -1,6 +1,6 @@
 """Progress a person can read: one redrawn line on a terminal, plain lines in a log.
 
-Progress counts training steps (train.py, cluster.py), Counter counts prepared images
+Progress counts training steps (training/loop.py), Counter counts prepared images
 (data/prepare.py); both write through _Line.
 """
 import sys

@@ -1,7 +1,9 @@
 """A small AlexNet graph on the two logical CPUs, initialised, for tests that run it."""
 import numpy as np
 
-from alexnet_tf1 import config as config_mod, devices, graph
+from alexnet_tf1 import config as config_mod, devices
+
+from alexnet_tf1.training import graph
 from alexnet_tf1.tf_compat import session, tf1
 
 

@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 
 import tensorflow as tf
-from alexnet_tf1 import checkpoints
+from alexnet_tf1.training import checkpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -151,7 +151,7 @@ def main(argv=None):
 
 
 def write_table(path, results):
-    from alexnet_tf1.machine import cpu_model
+    from alexnet_tf1.bench.machine import cpu_model
     lines = ['# Mutations: what the default tests catch', '',
              'Each row breaks the code in one way (`python -m tests.mutations --list` shows the '
              'exact edit) and runs the named default-run tests against the broken copy. '

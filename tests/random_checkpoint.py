@@ -1,7 +1,8 @@
 """A checkpoint of an untrained tiny model, saved in milliseconds: for tests of what is done
 with a checkpoint (ensembles, feature caches), not of what training makes of it."""
-from alexnet_tf1 import devices, graph
-from alexnet_tf1.checkpoints import Checkpoints
+from alexnet_tf1 import devices
+from alexnet_tf1.training import graph
+from alexnet_tf1.training.checkpoints import Checkpoints
 from alexnet_tf1.config import ModelConfig
 from alexnet_tf1.tf_compat import session, tf1
 from tiny_run import CROP

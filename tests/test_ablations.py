@@ -7,7 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from alexnet_tf1 import config, graph, options, summary
+from alexnet_tf1 import config, options
+
+from alexnet_tf1.training import graph
+
+from alexnet_tf1.models import summary
 from alexnet_tf1.data import pipeline
 from alexnet_tf1.tf_compat import tf, tf1
 from synthetic_prepared import write_prepared
@@ -108,7 +112,7 @@ def test_no_crop_batches_are_the_whole_picture_scaled_by_tf_bilinear(tmp_path):
     mean = rng.uniform(0, 255, (40, 40, 3)).astype(np.float32)
     data = write_prepared(str(tmp_path / 'p'), {'train': (images, np.arange(4, dtype=np.int32) % 2)},
                           mean=mean, num_classes=2)
-    from alexnet_tf1.data.prepared import open_prepared
+    from alexnet_tf1.data.reader import open_prepared
     (x, y), = list(pipeline.train_batches(open_prepared(data), 4, crop=None, flip=False,
                                           lighting_std=0, resize=32, prefetch=0))
     order = pipeline.epoch_order(4)
@@ -140,7 +144,7 @@ def test_switches_are_saved_kept_on_resume_and_history_has_training_error(tmp_pa
 
 
 def test_colour_share_is_zero_for_grey_and_two_thirds_for_one_channel():
-    from alexnet_tf1.tboard import colour_share
+    from alexnet_tf1.training.board import colour_share
     rng = np.random.default_rng(0)
     grey = np.repeat(rng.normal(size=(11, 11, 1, 4)), 3, axis=2)
     red = np.zeros((11, 11, 3, 4))
@@ -156,8 +160,8 @@ def test_colour_share_is_zero_for_grey_and_two_thirds_for_one_channel():
 def test_each_epoch_records_both_towers_colour_share_in_history_and_tensorboard(tmp_path):
     import glob
     import run_train
-    from alexnet_tf1 import checkpoints
-    from alexnet_tf1.tboard import colour_share
+    from alexnet_tf1.training import checkpoints
+    from alexnet_tf1.training.board import colour_share
     data = tiny_prepared(str(tmp_path))
     td = str(tmp_path / 'run')
     assert run_train.main(train_args(data, td, '--epochs', '1')) == 0

@@ -6,7 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from alexnet_tf1 import config, summary
+from alexnet_tf1 import config
+
+from alexnet_tf1.models import summary
 
 # The paper's section 3.5, typed in: output (both towers) and parameters per layer.
 SPEC = {
@@ -58,7 +60,7 @@ def test_fc8_split_variant_has_two_500_unit_halves():
 
 
 def test_summary_command_prints_json_with_the_total():
-    out = subprocess.run([sys.executable, '-m', 'alexnet_tf1.summary', '--model', 'alexnet',
+    out = subprocess.run([sys.executable, '-m', 'alexnet_tf1.models.summary', '--model', 'alexnet',
                           '--gpus', 'cpu', '--json'], capture_output=True, text=True, check=True)
     s = json.loads(out.stdout)
     assert s['model'] == 'alexnet' and s['total_params'] == 60_965_224

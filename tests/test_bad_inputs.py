@@ -20,7 +20,10 @@ import pytest
 
 import run_eval
 import run_train
-from alexnet_tf1 import bench, experiments, export, matrix, summary
+from alexnet_tf1.bench import report as bench
+from alexnet_tf1.experiments import paper as experiments, seeds as matrix
+from alexnet_tf1.weights import export
+from alexnet_tf1.models import summary
 from alexnet_tf1.data import prepare
 from tiny_run import SIZE, tiny_prepared, train_args
 
@@ -204,7 +207,7 @@ CASES = [
     (X, ['ablations', '--out', '{root}/exp', '--gpus', 'fast'], "'fast'"),
     (X, ['relu-vs-tanh', '--out', '{root}/exp', '--lrs', '0'], '--lrs'),
     (X, ['depth', '--out', '{root}/file.json'], 'file.json'),
-    # python -m alexnet_tf1.export
+    # python -m alexnet_tf1.weights.export
     (XP, ['{root}/nowhere', '{root}/out.npy'], 'nowhere'),
     (XP, ['{damaged}', '{root}/out.npy'], '{damaged}'),
     (XP, ['{run}', '{root}/out.h5'], 'out.h5'),                # AlexNet's layout is a .npy
@@ -219,12 +222,12 @@ CASES = [
     (B, ['--gpus', 'cpu', '--data-images', '0'], '--data-images'),
     (B, ['--gpus', 'cpu', '--intra-threads', '-1'], '--intra-threads'),
     (B, ['--gpus', 'cpu', '--timeline', '{root}/nowhere/step.json'], 'nowhere'),
-    # python -m alexnet_tf1.summary
+    # python -m alexnet_tf1.models.summary
     (S, ['--model', 'nosuchnet'], '--model'),
     (S, ['--gpus', 'fast'], "'fast'"),
     (S, ['--gpus', 'cpu', '--model', 'vgg-a', '--no-lrn'], '--no-lrn'),
     (S, ['--gpus', 'cpu', '--pool', '4x4'], '--pool'),
-    # python -m alexnet_tf1.matrix
+    # python -m alexnet_tf1.experiments.seeds
     (M, ['{root}/m.jsonl', '--runs', '{root}/runs', '--paths', 'native,bogus'], 'bogus'),
     (M, ['{root}/m.jsonl', '--runs', '{root}/runs', '--seeds', 'x'], '--seeds'),
     (M, ['{root}/rows.jsonl', '--runs', '{root}/runs'], 'rows.jsonl'),
@@ -310,7 +313,7 @@ def test_published_weights_put_the_top5_sheet_in_the_current_directory(tmp_path,
                                                                        world, capsys):
     """--init-from has no checkpoint to write beside: the sheet goes to the current directory
     (README "Published weights"), and the weight file's directory is left alone."""
-    from alexnet_tf1 import caffe_npy
+    from alexnet_tf1.weights import caffe_npy
     weights = tmp_path / 'w'
     weights.mkdir()
     path = str(weights / 'bvlc_googlenet.npy')

@@ -3,7 +3,7 @@ gradient, and the Saver round trip of its statistics."""
 import numpy as np
 import pytest
 
-from alexnet_tf1 import ops
+from alexnet_tf1.nn import ops
 from alexnet_tf1.tf_compat import session, tf, tf1
 
 EPS, DECAY = 1e-3, 0.99

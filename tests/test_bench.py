@@ -87,7 +87,7 @@ def by_layer(per_op):
 
 
 def test_alexnet_two_towers_is_1_45_gflops_per_image():
-    from alexnet_tf1 import flops
+    from alexnet_tf1.bench import flops
     total, per_op = flops.forward_flops('alexnet', by_layer=True)
     assert by_layer(per_op) == ALEXNET_FLOPS
     assert total == sum(ALEXNET_FLOPS.values()) == pytest.approx(1.45e9, rel=0.01)
@@ -97,18 +97,18 @@ def test_alexnet_two_towers_is_1_45_gflops_per_image():
 
 @pytest.fixture(scope='module')
 def keras_alexnet():
-    from alexnet_tf1 import keras_twins
+    from alexnet_tf1.bench import keras_twins
     return keras_twins.alexnet()
 
 
 @pytest.fixture(scope='module')
 def keras_one_tower():
-    from alexnet_tf1 import keras_twins
+    from alexnet_tf1.bench import keras_twins
     return keras_twins.alexnet_one_tower()
 
 
 def test_grouped_layers_save_36_percent_against_one_tower(keras_alexnet, keras_one_tower):
-    from alexnet_tf1 import flops
+    from alexnet_tf1.bench import flops
     one = flops.keras_forward_flops(keras_one_tower)
     two = flops.keras_forward_flops(keras_alexnet)
     assert one == sum(ONE_TOWER_FLOPS.values()) == pytest.approx(2.27e9, rel=0.01)
@@ -118,7 +118,8 @@ def test_grouped_layers_save_36_percent_against_one_tower(keras_alexnet, keras_o
 
 @pytest.fixture(scope='module')
 def our_alexnet():
-    from alexnet_tf1 import config, devices, graph
+    from alexnet_tf1 import config, devices
+    from alexnet_tf1.training import graph
     from alexnet_tf1.tf_compat import session, tf1
     placement = devices.resolve('cpu')
     g = graph.build(config.ModelConfig(), placement, train=False)
@@ -133,7 +134,7 @@ def our_alexnet():
 def test_keras_twins_have_the_papers_parameter_counts(keras_alexnet, keras_one_tower, our_alexnet):
     """Layer by layer against the hand-written shapes: the twin's conv2, conv4 and conv5 are
     grouped (half the weights), the one-tower twin's are not; our two towers add up the same."""
-    from alexnet_tf1 import keras_twins
+    from alexnet_tf1.bench import keras_twins
     for model, want in ((keras_alexnet, ALEXNET_PARAMS), (keras_one_tower, ONE_TOWER_PARAMS)):
         layers = [layer for layer in model.layers if layer.weights]
         assert [layer.count_params() for layer in layers] == list(want.values())
@@ -259,7 +260,7 @@ def _first_model_name():
     ('AuthenticAMD', '25', '97', 'Zen 4'), ('AuthenticAMD', '26', '2', 'Zen 5'),
     ('GenuineIntel', '6', '143', None)])
 def test_cpu_id_names_the_amd_core_the_model_name_hides(vendor, family, model, core, monkeypatch):
-    from alexnet_tf1 import machine
+    from alexnet_tf1.bench import machine
     monkeypatch.setattr(machine, '_cpuinfo_fields', lambda *names: {
         'vendor_id': vendor, 'cpu family': family, 'model': model})
     assert machine.cpu_id() == {'vendor': vendor, 'family': int(family), 'model': int(model),
@@ -273,7 +274,7 @@ def _cpu_flags():
 @pytest.mark.skipif(not os.path.exists('/proc/cpuinfo'), reason='reads /proc/cpuinfo')
 def test_onednn_reports_the_isa_path_we_name(monkeypatch):
     # oneDNN's own verbose line, from a child process, against machine.isa_path() under the cap
-    from alexnet_tf1 import machine
+    from alexnet_tf1.bench import machine
     if 'avx2' not in _cpu_flags():
         pytest.skip('no AVX2 on this CPU')
     monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2')
@@ -289,7 +290,7 @@ def test_onednn_reports_the_isa_path_we_name(monkeypatch):
 
 
 def test_nchw_on_cpu_is_refused_in_one_line(capsys):
-    from alexnet_tf1 import bench
+    from alexnet_tf1.bench import report as bench
     assert bench.main(['--gpus', 'cpu', '--data-format', 'NCHW', '--no-data']) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith('error:') and 'NCHW' in err and '\n' not in err
@@ -329,7 +330,7 @@ def googlenet_flops():
 
 
 def test_lenet5_relu_flops_are_the_papers_connections():
-    from alexnet_tf1 import flops, keras_twins
+    from alexnet_tf1.bench import flops, keras_twins
     total, per_op = flops.forward_flops('lenet5-relu', by_layer=True)
     assert by_layer(per_op) == LENET5_RELU_FLOPS
     assert total == sum(LENET5_RELU_FLOPS.values()) == 833_040
@@ -341,7 +342,7 @@ def test_googlenet_flops_are_table_1s():
     and 1%). Two rows of the paper disagree with their own columns and are left out of that
     comparison: conv1 (2.7K params, 34M ops, where 7x7x3x64 is 9.4K) and 5a (1072K params,
     where its columns give 1018K); their count comes from the columns, as for the others."""
-    from alexnet_tf1 import flops, keras_twins
+    from alexnet_tf1.bench import flops, keras_twins
     rows = googlenet_flops()
     for name, (ours, paper) in rows.items():
         if paper is not None and name != 'inception_5a':
@@ -357,6 +358,6 @@ def test_googlenet_flops_are_table_1s():
 
 
 def test_model_without_twin_has_no_keras_builder():
-    from alexnet_tf1 import keras_twins
+    from alexnet_tf1.bench import keras_twins
     assert keras_twins.get('alexnet') is keras_twins.alexnet
     assert keras_twins.get('lenet5') is None            # the paper's RBF LeNet-5: no Keras twin

@@ -20,8 +20,8 @@ def open_net(cfg):
 
 
 def test_caffenet_has_alexnets_parameters_with_pool_before_lrn():
-    assert models.get('caffenet').PAPER_TOTAL == 60_965_224
-    order = [(l.name, l.after) for l in models.get('caffenet').TABLE if l.after]
+    assert models.get('caffenet').paper_total == 60_965_224
+    order = [(l.name, l.after) for l in models.get('caffenet').table if l.after]
     assert order == [('conv1', ['pool', 'lrn']), ('conv2', ['pool', 'lrn']), ('conv5', ['pool'])]
     cfg = config.defaults_for('caffenet')
     assert (cfg.lrn_span, cfg.lrn.bias, cfg.lrn.alpha) == ('all', 1.0, 2e-5)

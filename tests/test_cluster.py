@@ -1,4 +1,4 @@
-"""Between-graph replication on loopback: 1 ps + 2 workers as processes, all exit 0.
+"""Between-graph replication on loopback: 1 ps + 1 or 2 workers as processes, all exit 0.
 
 The processes' own output paces the tests: a kill lands after a line a worker printed, and
 every wait is for a line or an exit. HANG_GUARD only turns a hang into a failure with the
@@ -13,14 +13,21 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from alexnet_tf1 import checkpoints, config, devices, graph
+from alexnet_tf1.training import checkpoints, graph
+
+from alexnet_tf1 import config, devices
 from alexnet_tf1.tf_compat import tf, tf1
+from synthetic_prepared import write_prepared
+from test_resume_loss_spikes import spikes_by_the_readme
 from tiny_run import CROP, tiny_prepared
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HANG_GUARD = 600        # seconds for a whole cluster run; a healthy one ends on its own
+TINY = ['--input-size', str(CROP), '--batch-size', '2', '--epochs', '2', '--print-freq', '1',
+        '--lr', '0.001']       # tiny_run's AlexNet: 8 pictures, 2 steps an epoch on 2 workers
 
 
 def free_ports(n):
@@ -89,20 +96,20 @@ class Hang(Exception):
 
 
 class Cluster:
-    """ps 0, worker 0 (the chief) and worker 1 of one run, started together."""
+    """ps 0 and workers 0 (the chief), 1, ... of one run, started together; by default the
+    tiny AlexNet run on two workers."""
 
-    def __init__(self, tmp_path, *extra):
-        data = tiny_prepared(str(tmp_path))
+    def __init__(self, tmp_path, *extra, workers=2, data=None, recipe=TINY):
+        data = data or tiny_prepared(str(tmp_path))
         self.train_dir = str(tmp_path / 'run')
-        ps, w0, w1 = free_ports(3)
+        ps, *ports = free_ports(1 + workers)
         self.argv = [sys.executable, os.path.join(ROOT, 'run_train.py'), '--data-dir', data,
-                     '--train-dir', self.train_dir, '--gpus', 'cpu', '--input-size', str(CROP),
-                     '--batch-size', '2', '--epochs', '2', '--print-freq', '1', '--lr', '0.001',
+                     '--train-dir', self.train_dir, '--gpus', 'cpu', *recipe,
                      '--ps-hosts', f'127.0.0.1:{ps}',
-                     '--worker-hosts', f'127.0.0.1:{w0},127.0.0.1:{w1}', *extra]
+                     '--worker-hosts', ','.join(f'127.0.0.1:{p}' for p in ports), *extra]
         self.deadline = time.monotonic() + HANG_GUARD
         self.all = []
-        self.procs = [self.start('ps', 0), self.start('worker', 0), self.start('worker', 1)]
+        self.procs = [self.start('ps', 0)] + [self.start('worker', i) for i in range(workers)]
 
     def start(self, job, index):
         p = Process(self.argv + ['--job-name', job, '--task-index', str(index)],
@@ -146,8 +153,8 @@ class Cluster:
 @pytest.fixture
 def cluster(tmp_path):
     made = []
-    def make(*extra):
-        made.append(Cluster(tmp_path, *extra))
+    def make(*extra, **kw):
+        made.append(Cluster(tmp_path, *extra, **kw))
         return made[-1]
     yield make
     for c in made:          # a failed assertion leaves no process behind
@@ -222,18 +229,52 @@ def test_a_diverging_cluster_stops_every_worker_and_saves_nothing(cluster):
     assert checkpoints.latest(c.train_dir) is None     # no non-finite weights saved
 
 
+def test_a_loss_spike_is_printed_by_its_worker_and_kept_in_the_chiefs_checkpoints(cluster,
+                                                                                  tmp_path):
+    # test_resume_loss_spikes' set on one worker: 29 grey pictures labelled 0 and one
+    # labelled 1, a picture a step; the step that draws the 1 in epoch 2 jumps by several nats
+    images = np.full((30, 32, 32, 3), 128, np.uint8)
+    labels = np.zeros(30, np.int32)
+    labels[7] = 1
+    data = write_prepared(str(tmp_path / 'data'), {'train': (images, labels),
+                                                   'val': (images[:4], labels[4:8])},
+                          num_classes=2, dataset='tiny')
+    c = cluster('--save-every', '5', '--keep', '100', workers=1, data=data,
+                recipe=['--model', 'cifar4', '--batch-size', '1', '--lr', '0.001',
+                        '--epochs', '2', '--print-freq', '1'])
+    codes, logs = c.finish()
+    assert codes == [0, 0], logs
+    steps = re.findall(r'^worker 0 step (\d+)/60  loss (\S+) .*?err@1 (\S+)%(.*)$', logs[1],
+                       re.M)
+    assert [int(s) for s, *_ in steps] == list(range(1, 61)), logs[1]
+    losses = [float(loss) for _, loss, _, _ in steps]
+    flagged = [int(s) for s, _, _, note in steps if 'LOSS SPIKE' in note]
+    assert flagged == spikes_by_the_readme(losses) and len(flagged) == 1 and flagged[0] > 30
+    step = flagged[0]
+    assert steps[step - 1][2] == '100.0'            # the step whose one picture was the 1
+    final = checkpoints.read_state(checkpoints.latest(c.train_dir))
+    assert final['global_step'] == 60 and len(final['spikes']) == 1
+    spike = final['spikes'][0]
+    assert (spike['step'], spike['epoch']) == (step, 2)
+    assert spike['cross_entropy'] == losses[step - 1]   # cifar4's recipe: no weight decay
+    # the window a resumed chief goes on with: the last 50 steps' cross-entropies
+    assert final['recent_losses'] == pytest.approx(losses[-50:], abs=5e-5)
+    for k in range(5, 61, 5):
+        s = checkpoints.read_state(os.path.join(c.train_dir, f'model.ckpt-{k}'))
+        assert s.get('spikes', []) == ([spike] if k >= step else []), k
+
+
 def test_each_worker_reads_its_own_shuffle_of_the_same_data(tmp_path):
     """Worker t draws the epoch plan of seed + t: the two workers' batches of one epoch differ,
     and together with the coordinates in the images the order is the seed-shifted one."""
-    import numpy as np
-    from alexnet_tf1.cluster import worker_batches
+    from alexnet_tf1.training.loop import run_batches
     from alexnet_tf1.data import pipeline
-    from alexnet_tf1.data.prepared import open_prepared
+    from alexnet_tf1.data.reader import open_prepared
     from synthetic_prepared import coord_prepared
     prepared = open_prepared(coord_prepared(str(tmp_path), n_train=16, n_val=4, size=20))
     state = {'seed': 5, 'lighting': 0.0, 'flip': False, 'shift': 0}
     def labels(task):
-        b = worker_batches(prepared, state, 16, 4, task, epoch=0)
+        b = run_batches(prepared, state, 16, 4, task, epoch=0)
         try:
             return np.concatenate([y for _, y in b])
         finally:

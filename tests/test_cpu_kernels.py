@@ -3,7 +3,7 @@ gradient, a convolution's bias gradient apart from its filter gradient) equal TF
 import numpy as np
 import pytest
 
-from alexnet_tf1 import ops
+from alexnet_tf1.nn import cpu_kernels, ops
 from alexnet_tf1.config import CAFFE_LRN, LRN, PAPER_LRN
 from alexnet_tf1.tf_compat import tf, tf1
 from test_alexnet_layers import lrn_numpy
@@ -62,7 +62,7 @@ def test_lrn_after_a_relu_masks_its_gradient_instead_of_relugrad(second_use, mon
 
     def relu_grad(op):
         return op.type == 'ReluGrad'
-    shapes, avx512 = ((2, 6, 6, 3), (3, 3, 3, 8)), ops.avx512()
+    shapes, avx512 = ((2, 6, 6, 3), (3, 3, 3, 8)), cpu_kernels.avx512()
     got, n_relu_grad = _grads('ours', avx512, monkeypatch, layer, *shapes, relu_grad)
     want, n_ref = _grads('tf', avx512, monkeypatch, layer, *shapes, relu_grad)
     # the LRN's backward applies the ReLU's mask; with a second reader ReluGrad masks the sum
@@ -83,7 +83,7 @@ def _grads(kernel, avx512, monkeypatch, layer, x_shape, w_shape, counted):
     """TF's gradients of `layer` at random x, w, b (with the kernels and ISA said), and how
     many of the graph's ops `counted(op)` is true for."""
     monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
-    monkeypatch.setattr(ops, 'avx512', lambda: avx512)
+    monkeypatch.setattr(cpu_kernels, 'avx512', lambda: avx512)
     rng = np.random.RandomState(2)
     graph = tf.Graph()
     with graph.as_default(), tf1.device('/cpu:0'):
@@ -118,7 +118,7 @@ def test_conv_gradients_are_tfs_whichever_filter_gradient_runs(k, stride, paddin
     def layer(x, p):
         return ops.conv(x, p, stride, padding)
     shapes = (3, 9, 9, 5), (k, k, 5, 4)
-    with ops.kernel_choices(conv3x3_winograd=False):     # its own test: test_winograd.py
+    with cpu_kernels.kernel_choices(conv3x3_winograd=False):     # its own test: test_winograd.py
         (dx, dw, _), n_nchw = _grads('ours', avx512, monkeypatch, layer, *shapes, _nchw_filter_grad)
     (want_dx, want_dw, _), n_ref = _grads('tf', avx512, monkeypatch, layer, *shapes,
                                        _nchw_filter_grad)
@@ -182,26 +182,27 @@ def test_conv_bias_gradient_is_summed_apart_from_the_filter_gradient(stride, k, 
     (None, 'fpu avx2 fma', False),
     (None, 'fpu avx2 avx512f', False)])     # AVX-512 F alone is not oneDNN's avx512_core
 def test_avx512_follows_the_cpu_flags_and_onednns_own_cap(cap, flags, want, monkeypatch):
-    monkeypatch.setattr(ops, '_cpu_flags', lambda: frozenset(flags.split()))
+    monkeypatch.setattr(cpu_kernels, '_cpu_flags', lambda: frozenset(flags.split()))
     monkeypatch.delenv('DNNL_MAX_CPU_ISA', raising=False)
     if cap is None:
         monkeypatch.delenv('ONEDNN_MAX_CPU_ISA', raising=False)
     else:
         monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', cap)
-    assert ops.avx512() is want
+    assert cpu_kernels.avx512() is want
 
 
 @pytest.mark.parametrize('model, size', [('alexnet', 67), ('vgg-a-lrn', 64)])
 def test_same_seed_gives_the_same_initial_weights_whichever_kernels_build_the_graph(
         model, size, monkeypatch):
     # the written-out LRN adds ops before later layers' initialisers; seeds by name ignore that
-    from alexnet_tf1 import config, devices, graph, models
+    from alexnet_tf1 import config, devices, models
+    from alexnet_tf1.training import graph
     from alexnet_tf1.tf_compat import session
     values = []
     for kernel in ('ours', 'tf'):
         monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', kernel)
         cfg = config.defaults_for(model, num_classes=10, input_size=size)
-        placement = devices.resolve('cpu', towers=models.get(model).TOWERS)
+        placement = devices.resolve('cpu', towers=models.get(model).towers)
         g = graph.build(cfg, placement, seed=3)
         sess = session(g.graph, placement.session_config())
         with g.graph.as_default():
@@ -218,22 +219,22 @@ def test_kernel_choices_force_each_formulation_either_way_and_restore_the_rule(a
         return ops.conv(x, p, 1, 'SAME')
     conv_shapes, fc_shapes = ((3, 9, 9, 5), (3, 3, 5, 4)), ((6, 10), (10, 7))
     for on in (True, False):
-        with ops.kernel_choices(conv3x3_nchw=on, fc_batched=on, conv_bias_apart=on,
+        with cpu_kernels.kernel_choices(conv3x3_nchw=on, fc_batched=on, conv_bias_apart=on,
                                 conv3x3_winograd=False):
             _, n_nchw = _grads('ours', avx512, monkeypatch, conv, *conv_shapes, _nchw_filter_grad)
             _, n_batched = _grads('ours', avx512, monkeypatch, ops.fc, *fc_shapes, _batched_matmul)
             _, n_apart = _grads('ours', avx512, monkeypatch, conv, *conv_shapes, _bias_grad_apart)
         assert (n_nchw, n_batched, n_apart) == (int(on), int(on), int(on))
-    with ops.kernel_choices(lrn_xla=False):
+    with cpu_kernels.kernel_choices(lrn_xla=False):
         _, _, _, _, types = _run(PAPER_LRN, 'ours', monkeypatch)
     assert 'LRNGrad' in types
     # outside the context the ISA's rule again; TF's kernels ignore any forcing
-    assert (ops.chosen('conv3x3_nchw'), ops.chosen('fc_batched'), ops.chosen('conv_bias_apart'),
-            ops.chosen('conv3x3_winograd')) == (not avx512, avx512, True, not avx512)
+    assert (cpu_kernels.chosen('conv3x3_nchw'), cpu_kernels.chosen('fc_batched'), cpu_kernels.chosen('conv_bias_apart'),
+            cpu_kernels.chosen('conv3x3_winograd')) == (not avx512, avx512, True, not avx512)
     monkeypatch.setenv('ALEXNET_TF1_CPU_KERNELS', 'tf')
-    with ops.kernel_choices(conv3x3_nchw=True, fc_batched=True, lrn_xla=True,
+    with cpu_kernels.kernel_choices(conv3x3_nchw=True, fc_batched=True, lrn_xla=True,
                             conv_bias_apart=True, conv3x3_winograd=True):
-        assert not any(ops.chosen(c) for c in ops.KERNEL_CHOICES)
+        assert not any(cpu_kernels.chosen(c) for c in cpu_kernels.KERNEL_CHOICES)
     with pytest.raises(ValueError, match='unknown kernel choice'):
-        with ops.kernel_choices(conv5x5_nchw=True):
+        with cpu_kernels.kernel_choices(conv5x5_nchw=True):
             pass

@@ -19,7 +19,7 @@ def test_bench_json_reports_positive_figures():
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
                TF_CPP_MIN_LOG_LEVEL='2')
     # the timeout only guards against a hang; nothing here measures speed
-    r = subprocess.run([sys.executable, '-m', 'alexnet_tf1.data.bench', '--images', '4',
+    r = subprocess.run([sys.executable, '-m', 'alexnet_tf1.bench.data', '--images', '4',
                         '--seconds', '0.2', '--json'], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -37,7 +37,7 @@ def test_bench_json_reports_positive_figures():
 
 
 def test_bench_jpeg_sizes_look_like_imagenet():
-    from alexnet_tf1.data.bench import jpeg_sizes
+    from alexnet_tf1.bench.data import jpeg_sizes
     sizes = np.array(jpeg_sizes(60))
     assert sizes.tolist() == np.array(jpeg_sizes(60)).tolist()        # deterministic
     w, h = sizes.mean(0)

@@ -13,7 +13,7 @@ from PIL import Image
 from alexnet_tf1.data import layouts
 from alexnet_tf1.data.decode import load_image
 from alexnet_tf1.data.prepare import prepare
-from alexnet_tf1.data.prepared import DataError, open_prepared
+from alexnet_tf1.data.reader import DataError, open_prepared
 
 
 def _png(path, colour=(10, 20, 30), size=(12, 8)):

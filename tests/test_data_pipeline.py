@@ -14,7 +14,7 @@ from alexnet_tf1.data import pipeline
 from alexnet_tf1.data.pipeline import (center_crop, epoch_order, epoch_plan, eval_batches,
                                        lighting_offset, preprocess_for_eval, ten_crops,
                                        train_batches)
-from alexnet_tf1.data.prepared import DataError, open_prepared
+from alexnet_tf1.data.reader import DataError, open_prepared
 from synthetic_prepared import coord_images, coord_prepared, random_pca, write_prepared
 
 SIZE, CROP = 64, 56          # offsets 0..8; 256 -> 227 is not the point here

@@ -10,7 +10,7 @@ from PIL import Image
 
 from alexnet_tf1.data import prepare as prep
 from alexnet_tf1.data.decode import BadImage, load_image
-from alexnet_tf1.data.prepared import DataError, open_prepared
+from alexnet_tf1.data.reader import DataError, open_prepared
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

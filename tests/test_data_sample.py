@@ -5,7 +5,7 @@ import numpy as np
 
 from alexnet_tf1.data import sample
 from alexnet_tf1.data.prepare import prepare
-from alexnet_tf1.data.prepared import open_prepared
+from alexnet_tf1.data.reader import open_prepared
 
 
 def _tree_bytes(root):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import run_eval
-from alexnet_tf1 import ensemble, evaluate
-from alexnet_tf1.data.prepared import open_prepared
+from alexnet_tf1.evaluation import ensemble, evaluate
+from alexnet_tf1.data.reader import open_prepared
 from random_checkpoint import random_checkpoint
 from tiny_run import tiny_prepared
 

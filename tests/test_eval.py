@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import run_eval
-from alexnet_tf1 import checkpoints, evaluate
+from alexnet_tf1.training import checkpoints
+from alexnet_tf1.evaluation import evaluate
 from alexnet_tf1.config import ModelConfig
-from alexnet_tf1.data.prepared import open_prepared
+from alexnet_tf1.data.reader import open_prepared
 from tiny_run import CROP, tiny_prepared, trained_run
 
 
@@ -18,8 +19,9 @@ def trained(tmp_path_factory):
 
 
 def test_restored_checkpoint_reproduces_the_logits_of_the_session_that_saved_it(tmp_path):
-    from alexnet_tf1 import devices, graph
-    from alexnet_tf1.checkpoints import Checkpoints
+    from alexnet_tf1 import devices
+    from alexnet_tf1.training import graph
+    from alexnet_tf1.training.checkpoints import Checkpoints
     from alexnet_tf1.tf_compat import session, tf1
     cfg = ModelConfig(num_classes=3, input_size=CROP)
     placement = devices.resolve('cpu')
@@ -144,7 +146,9 @@ def test_checkpoint_of_another_model_is_a_one_line_error(trained, capsys):
 
 
 def test_eval_scores_published_weights_given_with_init_from(tmp_path, capsys):
-    from alexnet_tf1 import devices, graph, importers
+    from alexnet_tf1 import devices
+    from alexnet_tf1.training import graph
+    from alexnet_tf1.weights import importers
     from alexnet_tf1.tf_compat import session, tf1
     data = tiny_prepared(str(tmp_path))
     cfg = ModelConfig(num_classes=1000, input_size=CROP)

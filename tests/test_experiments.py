@@ -11,7 +11,11 @@ import threading
 import numpy as np
 import pytest
 
-from alexnet_tf1 import checkpoints, config, devices, experiments, graph
+from alexnet_tf1.training import checkpoints, graph
+
+from alexnet_tf1 import config, devices
+
+from alexnet_tf1.experiments import paper as experiments
 from alexnet_tf1.tf_compat import tf1
 from tiny_run import tiny_prepared
 

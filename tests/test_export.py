@@ -1,4 +1,4 @@
-"""python -m alexnet_tf1.export CHECKPOINT OUT, end to end through its main(): a checkpoint of
+"""python -m alexnet_tf1.weights.export CHECKPOINT OUT, end to end through its main(): a checkpoint of
 this project written in its model's published layout and read back by other code - NumPy for
 bvlc_alexnet.npy's arrays against TF's own checkpoint reader, Keras for a VGG16 .h5, whose
 logits on the same (BGR) input must be ours."""
@@ -8,8 +8,12 @@ import os
 import numpy as np
 import pytest
 
-from alexnet_tf1 import devices, export, graph
-from alexnet_tf1.checkpoints import Checkpoints
+from alexnet_tf1 import devices
+
+from alexnet_tf1.weights import export
+
+from alexnet_tf1.training import graph
+from alexnet_tf1.training.checkpoints import Checkpoints
 from alexnet_tf1.config import ModelConfig
 from alexnet_tf1.tf_compat import session, tf, tf1
 

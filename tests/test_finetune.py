@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 import run_train
-from alexnet_tf1 import devices, graph, importers
+from alexnet_tf1 import devices
+from alexnet_tf1.training import graph
+from alexnet_tf1.weights import importers
 from alexnet_tf1.config import ModelConfig
 from alexnet_tf1.tf_compat import session, tf1
 from tiny_run import CROP, tiny_prepared, train_args

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from alexnet_tf1 import config, devices, graph, models
+from alexnet_tf1 import config, devices, models
+
+from alexnet_tf1.training import graph
 from alexnet_tf1.models import googlenet
 from alexnet_tf1.tf_compat import session, tf, tf1
 
@@ -46,7 +48,7 @@ def test_inference_graph_has_6998552_parameters_and_no_aux_heads(inference):
     assert sum(int(np.prod(s)) for s in variables.values()) == 6_998_552
     assert sum(int(np.prod(v.shape)) for p in net.params.values() for v in p.values()) == 6_998_552
     assert not any('aux' in n for n in variables) and net.aux_logits == ()
-    assert models.get('googlenet').PAPER_TOTAL == 6_998_552
+    assert models.get('googlenet').paper_total == 6_998_552
 
 
 def test_training_graph_adds_two_aux_heads_weighted_03(training):

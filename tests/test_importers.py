@@ -9,9 +9,15 @@ import h5py
 import numpy as np
 import pytest
 
-from alexnet_tf1 import checkpoints, config, devices, graph, importers, safe_pickle
-from alexnet_tf1.classifier import Classifier
-from alexnet_tf1.importers import WeightFileError
+from alexnet_tf1.training import checkpoints, graph
+
+from alexnet_tf1 import config, devices
+
+from alexnet_tf1.weights import importers
+
+from alexnet_tf1.data import safe_pickle
+from alexnet_tf1.evaluation.classifier import Classifier
+from alexnet_tf1.weights.importers import WeightFileError
 from alexnet_tf1.tf_compat import session, tf1
 
 

@@ -3,9 +3,11 @@ here by hand from the papers' figures), map sizes, auxiliary heads only while tr
 import numpy as np
 import pytest
 
-from alexnet_tf1 import config, devices, graph, models
+from alexnet_tf1 import config, devices, models
+
+from alexnet_tf1.training import graph
 from alexnet_tf1.models import inception
-from alexnet_tf1.schedule import Schedule
+from alexnet_tf1.training.schedule import Schedule
 from alexnet_tf1.tf_compat import tf1
 
 
@@ -123,7 +125,7 @@ def test_parameter_counts_are_the_published_or_the_figures(model):
     g, variables, trainable = built(model)
     total, n_trainable, n_bn = COUNTS[model]
     assert size(variables) == total
-    assert models.get(model).PAPER_TOTAL == total
+    assert models.get(model).paper_total == total
     assert sum(int(np.prod(v.shape)) for p in g.net.params.values() for v in p.values()) == total
     if n_trainable:
         assert size(trainable) == n_trainable
@@ -156,6 +158,7 @@ def test_grids_are_the_papers(model, grids):
         assert g.net.end_points[name][0].shape.as_list()[1:] == shape, name
 
 
+@pytest.mark.slow      # four whole training graphs: 20-25 s
 def test_auxiliary_head_exists_only_while_training():
     g, variables, _ = built('inception-v3', train=True, num_classes=10)
     aux = g.net.params[('AuxLogits', 0)].values()
@@ -210,7 +213,8 @@ def test_exponential_schedule_is_inceptions_staircase():
 
 
 def test_presets_are_the_papers_recipes():
-    from alexnet_tf1 import presets, published
+    from alexnet_tf1 import presets
+    from alexnet_tf1.weights import imagenet
     assert presets.choose('inception-v3', 'imagenet') == 'inception'
     assert presets.choose('inception-resnet-v2', 'imagenet') == 'inception-v4'
     assert presets.choose('inception-v3', 'sample') == 'inception-sample'
@@ -221,5 +225,5 @@ def test_presets_are_the_papers_recipes():
     assert (v3['label_smoothing'], v3['clip_norm'], v3['batch_size']) == (0.1, 2.0, 32)
     assert (v4['label_smoothing'], v4['clip_norm']) == (0.0, None)
     # 299 px crops come from images stored at 342 (TF-slim's central 87.5%)
-    assert (published.stored_size(227), published.stored_size(224),
-            published.stored_size(299)) == (256, 256, 342)
+    assert (imagenet.stored_size(227), imagenet.stored_size(224),
+            imagenet.stored_size(299)) == (256, 256, 342)

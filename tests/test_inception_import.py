@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import run_eval
-from alexnet_tf1 import evaluate, keras_inception
+from alexnet_tf1.evaluation import evaluate
+from alexnet_tf1.weights import keras_inception
 from alexnet_tf1.config import defaults_for
-from alexnet_tf1.weight_files import WeightFileError
+from alexnet_tf1.weights.files import WeightFileError
 
 keras = pytest.importorskip('keras')
 SIZE = 107          # any size >= 75 fits both nets; smaller than 299 keeps the test quick

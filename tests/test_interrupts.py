@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import run_train
-from alexnet_tf1 import checkpoints
+from alexnet_tf1.training import checkpoints
 from tiny_run import tiny_prepared, train_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +24,8 @@ def steps_on_disk(td):
     return sorted(int(p.rsplit('-', 1)[1][:-6]) for p in glob.glob(td + '/model.ckpt-*.index'))
 
 
-@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+# SIGINT (Ctrl-C) goes through the same handler as SIGTERM: the second case runs with -m slow
+@pytest.mark.parametrize('sig', [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_a_stop_signal_finishes_the_step_saves_it_and_the_same_command_resumes(tmp_path, data,
                                                                                sig):
     td = str(tmp_path / 'run')

@@ -14,9 +14,9 @@ import h5py
 import numpy as np
 import pytest
 
-from alexnet_tf1 import keras_h5, published
+from alexnet_tf1.weights import keras_vgg, imagenet
 from alexnet_tf1.config import defaults_for
-from alexnet_tf1.evaluate import Restored
+from alexnet_tf1.evaluation.evaluate import Restored
 
 keras = pytest.importorskip('keras')
 
@@ -111,7 +111,7 @@ def softmax(z):
 def test_vgg19_file_gives_keras_logits(made, form, size):
     m = made(size)
     path = m['files'][form]
-    assert keras_h5.vgg_variant(path) == 'vgg-e'         # what run_eval.py tells from the file
+    assert keras_vgg.vgg_variant(path) == 'vgg-e'         # what run_eval.py tells from the file
     r = Restored.from_weights(path, 'vgg-e', gpus='cpu', config=defaults_for('vgg-e',
                                                                              input_size=size))
     try:
@@ -127,7 +127,7 @@ def test_vgg19_file_gives_keras_logits(made, form, size):
             assert w.shape[-1] == width, keras_name
             np.testing.assert_array_equal(ours[table_name][0], w, err_msg=keras_name)
             np.testing.assert_array_equal(ours[table_name][1], b, err_msg=keras_name)
-        z = r.logits(m['rgb'] - published.mean_rgb('vgg-e'))
+        z = r.logits(m['rgb'] - imagenet.mean_rgb('vgg-e'))
     finally:
         r.close()
     ref = m['ref']

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from alexnet_tf1 import config, devices, graph, models
+from alexnet_tf1 import config, devices, models
+
+from alexnet_tf1.training import graph
 from alexnet_tf1.models import lenet5
 from alexnet_tf1.tf_compat import session, tf, tf1
 
@@ -171,8 +173,8 @@ def test_relu_variant_has_full_c3_max_pool_and_softmax_output():
 
 
 def test_registry_and_published_figures():
-    assert models.get('lenet5').PAPER_TOTAL == 60_000
-    assert models.get('lenet5').PUBLISHED[0] == ('paper, no distortions', 'MNIST test', 0.95, None)
-    assert models.get('lenet5-relu').TABLE is lenet5.RELU_TABLE
+    assert models.get('lenet5').paper_total == 60_000
+    assert models.get('lenet5').published[0] == ('paper, no distortions', 'MNIST test', 0.95, None)
+    assert models.get('lenet5-relu').table is lenet5.RELU_TABLE
     cfg = config.defaults_for('lenet5')
     assert (cfg.input_size, cfg.channels, cfg.num_classes) == (32, 1, 10)

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 import run_eval
-from alexnet_tf1 import devices, evaluate, graph, neighbours
+from alexnet_tf1 import devices
+from alexnet_tf1.evaluation import evaluate, neighbours
+from alexnet_tf1.training import graph
 from alexnet_tf1.config import ModelConfig
 from alexnet_tf1.data.decode import load_image
-from alexnet_tf1.data.prepared import open_prepared
+from alexnet_tf1.data.reader import open_prepared
 from random_checkpoint import random_checkpoint
 from tiny_run import CROP, SIZE, tiny_prepared
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import caffe_numpy
-from alexnet_tf1 import caffe_npy, importers, published
-from alexnet_tf1.classifier import Classifier
-from alexnet_tf1.evaluate import Restored
+from alexnet_tf1.weights import caffe_npy, imagenet, importers
+from alexnet_tf1.evaluation.classifier import Classifier
+from alexnet_tf1.evaluation.evaluate import Restored
 
 
 def random_layers(shapes, seed, gains=None):
@@ -51,7 +51,7 @@ def test_imported_caffe_weights_give_caffes_logits_from_rgb_input(alexnet_file, 
     bgr = rgb[..., ::-1] - np.float32(importers.CAFFE_MEAN_BGR)
     ref = caffe_numpy.alexnet(bgr, layers, caffenet=model == 'caffenet')
     clf = Classifier.from_weights(path, model)
-    z = clf.logits(rgb - published.mean_rgb(model))
+    z = clf.logits(rgb - imagenet.mean_rgb(model))
     clf.close()
     assert relative_gap(z, ref) < 1e-4
     assert np.argmax(z, 1).tolist() == np.argmax(ref, 1).tolist()
@@ -65,7 +65,7 @@ def test_a_window_kept_inside_each_tower_is_not_caffes(alexnet_file):
     ref = caffe_numpy.alexnet(bgr, layers)
     cfg = importers.caffe_alexnet_config(lrn_span='tower')
     r = Restored.from_weights(path, 'alexnet', config=cfg, gpus='cpu')
-    z = r.logits(rgb - published.mean_rgb('alexnet'))
+    z = r.logits(rgb - imagenet.mean_rgb('alexnet'))
     r.sess.close()
     assert relative_gap(z, ref) > 1e-3
 
@@ -75,7 +75,7 @@ def test_run_evals_path_gives_the_same_logits_as_the_classifier(alexnet_file):
     ref = caffe_numpy.alexnet(rgb[..., ::-1] - np.float32(importers.CAFFE_MEAN_BGR), layers)
     r = Restored.from_weights(path, 'alexnet', gpus='cpu')        # what run_eval.py builds
     assert r.config.lrn_span == 'all' and r.left == []
-    z = r.logits(rgb - published.mean_rgb('alexnet'))
+    z = r.logits(rgb - imagenet.mean_rgb('alexnet'))
     r.sess.close()
     assert relative_gap(z, ref) < 1e-4
 
@@ -88,7 +88,7 @@ def test_imported_bvlc_googlenet_gives_caffes_logits(tmp_path):
     rgb = rgb_images(1, 224, 3)
     ref = caffe_numpy.googlenet(rgb[..., ::-1] - np.float32(importers.CAFFE_MEAN_BGR), layers)
     clf = Classifier.from_weights(path, 'googlenet')
-    z = clf.logits(rgb - published.mean_rgb('googlenet'))
+    z = clf.logits(rgb - imagenet.mean_rgb('googlenet'))
     clf.close()
     assert relative_gap(z, ref) < 1e-4
 
@@ -108,11 +108,11 @@ def keras3_vgg16(tmp_path_factory):
 
 def test_keras3_weights_h5_vgg16_gives_keras_logits_from_rgb_input(keras3_vgg16):
     import h5py
-    from alexnet_tf1 import keras_h5
+    from alexnet_tf1.weights import keras_vgg
     path, rgb, ref = keras3_vgg16
-    assert keras_h5.vgg_variant(path) == 'vgg-d'
+    assert keras_vgg.vgg_variant(path) == 'vgg-d'
     clf = Classifier.from_weights(path, 'vgg-d')
-    z = clf.logits(rgb - published.mean_rgb('vgg-d'))
+    z = clf.logits(rgb - imagenet.mean_rgb('vgg-d'))
     clf.close()
     assert relative_gap(z, ref) < 1e-4
     # older Keras 3 files name each layer only by its class (conv2d_7): read by position
@@ -121,7 +121,7 @@ def test_keras3_weights_h5_vgg16_gives_keras_logits_from_rgb_input(keras3_vgg16)
             if 'vars' in g and 'name' in g['vars'].attrs:
                 del g['vars'].attrs['name']
     clf = Classifier.from_weights(path, 'vgg-d')
-    z2 = clf.logits(rgb - published.mean_rgb('vgg-d'))
+    z2 = clf.logits(rgb - imagenet.mean_rgb('vgg-d'))
     clf.close()
     np.testing.assert_array_equal(z2, z)
 
@@ -139,7 +139,7 @@ def test_run_eval_classifies_pictures_with_published_weights_and_no_data_dir(tmp
     z = caffe_numpy.alexnet(rgb[..., ::-1] - np.float32(importers.CAFFE_MEAN_BGR), layers)[0]
     p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
     names = [line.rstrip('\n').split('\t')[1].split(',')[0]
-             for line in open(published.HERE + '/ilsvrc2012_synsets.txt')]
+             for line in open(imagenet.HERE + '/ilsvrc2012_synsets.txt')]
     top5 = np.argsort(-p)[:5]
     code = run_eval.main(['--init-from', path, '--images', str(tmp_path / 'a.png'), '--gpus',
                           'cpu', '--sheet', str(tmp_path / 'top5.png')])
@@ -155,7 +155,7 @@ def test_run_eval_classifies_pictures_with_published_weights_and_no_data_dir(tmp
 
 
 def test_published_class_names_are_the_1000_ilsvrc_classes_in_caffes_order():
-    s = published.synsets()
+    s = imagenet.synsets()
     assert len(s) == 1000 and len({w for w, _ in s}) == 1000
     assert [w for w, _ in s] == sorted(w for w, _ in s)
     assert s[0] == ('n01440764', 'tench, Tinca tinca') and s[285][1] == 'Egyptian cat'
@@ -171,7 +171,7 @@ def test_a_layer_left_at_its_initialisation_is_reported(alexnet_file):
 def test_caffes_mean_image_file_is_read_as_bgr_chw(tmp_path):
     caffe_mean = np.stack([np.full((256, 256), v, np.float32) for v in (104.0, 117.0, 123.0)])
     np.save(tmp_path / 'ilsvrc_2012_mean.npy', caffe_mean)       # (3, 256, 256) BGR
-    m = published.mean_image(str(tmp_path / 'ilsvrc_2012_mean.npy'), 256)
+    m = imagenet.mean_image(str(tmp_path / 'ilsvrc_2012_mean.npy'), 256)
     assert m.shape == (256, 256, 3) and m[5, 7].tolist() == [123.0, 117.0, 104.0]
 
 
@@ -205,7 +205,7 @@ def _classified(capsys, args):
     code = run_eval.main(args + ['--gpus', 'cpu'])
     out = capsys.readouterr().out.splitlines()
     assert code == 0, out
-    names = {n.split(',')[0] for _, n in published.synsets()}
+    names = {n.split(',')[0] for _, n in imagenet.synsets()}
     line = [x for x in out if x.startswith(args[args.index('--images') + 1] + ': ')]
     assert len(line) == 1
     shown = [item.rsplit(' ', 1)[0] for item in line[0].split(': ', 1)[1].split(', ')]

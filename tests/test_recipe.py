@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 import run_eval
-from alexnet_tf1 import checkpoints, devices, graph
+from alexnet_tf1.training import checkpoints, graph
+from alexnet_tf1 import devices
 from alexnet_tf1.config import defaults_for
 from alexnet_tf1.data import pipeline
 from alexnet_tf1.progress import LossWatch
-from alexnet_tf1.schedule import Schedule
+from alexnet_tf1.training.schedule import Schedule
 from alexnet_tf1.tf_compat import session, tf, tf1
 from tiny_run import trained_run
 
@@ -86,7 +87,7 @@ def test_input_scale_is_the_same_as_feeding_scaled_pixels():
 
 def test_lenet_presets_never_mirror_and_score_five_unmirrored_crops(tmp_path):
     from alexnet_tf1 import presets
-    from alexnet_tf1.evaluate import n_crops
+    from alexnet_tf1.evaluation.evaluate import n_crops
     assert presets.PRESETS['lenet5']['flip'] is False
     assert presets.PRESETS['alexnet']['flip'] is True
     assert n_crops({'flip': False}) == 5 and n_crops({}) == 10

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import run_train
-from alexnet_tf1 import checkpoints, config, devices, graph
+from alexnet_tf1.training import checkpoints, graph
+from alexnet_tf1 import config, devices
 from alexnet_tf1.tf_compat import session, tf, tf1
 from tiny_run import CROP, tiny_prepared, train_args
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alexnet_tf1 import checkpoints, evaluate
+from alexnet_tf1.training import checkpoints
+
+from alexnet_tf1.evaluation import evaluate
 from alexnet_tf1.data import prepare
 from alexnet_tf1.tf_compat import session, tf, tf1
 

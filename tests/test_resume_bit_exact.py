@@ -5,7 +5,7 @@ import os
 import sys
 
 import run_train
-from alexnet_tf1 import checkpoints
+from alexnet_tf1.training import checkpoints
 from killed_run import ROOT, assert_same_run, resumed_from, run_until_killed, state_of
 from tiny_run import tiny_prepared, train_args
 

@@ -11,8 +11,8 @@ starts it as a process it can kill.
 """
 import os
 import sys
+from dataclasses import replace
 from functools import partial
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -22,8 +22,9 @@ if ROOT not in sys.path:        # run as a script (conftest.py does this under p
 
 import run_train                                                        # noqa: E402
 import tensorflow as tf                                                 # noqa: E402
-from alexnet_tf1 import checkpoints                                     # noqa: E402
-from alexnet_tf1.models import inception, inception_v3                  # noqa: E402
+from alexnet_tf1.training import checkpoints                                     # noqa: E402
+from alexnet_tf1 import models                                          # noqa: E402
+from alexnet_tf1.models import inception                                # noqa: E402
 from alexnet_tf1.models.inception import block                          # noqa: E402
 from killed_run import assert_same_run, resumed_from, run_until_killed     # noqa: E402
 from tiny_run import tiny_prepared, train_args                          # noqa: E402
@@ -36,8 +37,8 @@ def tiny_inception():
         block('Mixed_5b', '1x1-8', '1x1-4 3x3-8', 'avg3 1x1-4'),        # 16x16x20
         block('Mixed_6a', '3x3/2V-8', 'max3/2V'),                       # 7x7x28
     )
-    return SimpleNamespace(TOWERS=1, TABLE=table, PAPER={}, PAPER_TOTAL=None, PUBLISHED=(),
-                           build=partial(inception.build, table=table, bn_aux=True))
+    return replace(models.get('inception-v3'), table=table, paper_total=None, published=(),
+                   build=partial(inception.build, table=table, bn_aux=True))
 
 
 def test_batch_norm_statistics_and_rmsprop_slots_survive_sigkill_mid_epoch(tmp_path,
@@ -55,7 +56,7 @@ def test_batch_norm_statistics_and_rmsprop_slots_survive_sigkill_mid_epoch(tmp_p
     # print more than 4096 bytes past it (run_until_killed), 43 such lines, so it dies before
     # epoch 2's step 50: every checkpoint it can have written by then is mid-epoch
     run_until_killed(cmd, 'epoch 2/2 step 5/56')
-    monkeypatch.setitem(inception_v3.VARIANTS, 'inception-v3', tiny_inception())
+    monkeypatch.setitem(models.MODELS, 'inception-v3', tiny_inception())
     assert run_train.main(cmd[2:]) == 0                 # the same command resumes it
     start = resumed_from(capsys.readouterr().out)
     s = checkpoints.read_state(start)
@@ -82,5 +83,5 @@ def test_batch_norm_statistics_and_rmsprop_slots_survive_sigkill_mid_epoch(tmp_p
 
 
 if __name__ == '__main__':
-    inception_v3.VARIANTS['inception-v3'] = tiny_inception()
+    models.MODELS['inception-v3'] = tiny_inception()
     sys.exit(run_train.main(sys.argv[1:]))

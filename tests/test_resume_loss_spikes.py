@@ -8,7 +8,7 @@ import numpy as np
 
 import run_eval
 import run_train
-from alexnet_tf1 import checkpoints
+from alexnet_tf1.training import checkpoints
 from synthetic_prepared import write_prepared
 
 

@@ -1,7 +1,7 @@
 """The paper's plateau schedule, step by step against a hand-written trace."""
 import pytest
 
-from alexnet_tf1.schedule import Schedule
+from alexnet_tf1.training.schedule import Schedule
 
 
 def test_plateau_divides_by_10_after_patience_epochs_without_improvement_three_times():

@@ -11,7 +11,7 @@ import pytest
 
 import run_train
 import tensorflow as tf
-from alexnet_tf1 import checkpoints
+from alexnet_tf1.training import checkpoints
 from killed_run import ROOT, assert_same_run, run_until_killed, state_of
 from tiny_run import tiny_prepared, train_args
 
@@ -180,7 +180,9 @@ def test_other_models_train_and_evaluate_on_small_data(tmp_path, model, size, ch
 def test_init_from_caffe_npy_loads_the_file_into_both_towers(tmp_path, data, capsys):
     """export (random weights, the published layout) -> --init-from with lr 0 -> same weights."""
     import tensorflow as tf
-    from alexnet_tf1 import devices, graph, importers
+    from alexnet_tf1 import devices
+    from alexnet_tf1.training import graph
+    from alexnet_tf1.weights import importers
     from alexnet_tf1.config import ModelConfig
     from alexnet_tf1.tf_compat import session, tf1
     from tiny_run import CROP

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import run_train
-from alexnet_tf1 import checkpoints, objective
+from alexnet_tf1.training import checkpoints, objective
 from alexnet_tf1.tf_compat import session, tf, tf1
 from tiny_run import tiny_prepared, train_args
 

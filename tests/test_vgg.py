@@ -6,7 +6,11 @@ configuration A-LRN at a 64-pixel input with 10 classes, where fc6 reads a 2x2 w
 import numpy as np
 import pytest
 
-from alexnet_tf1 import config, devices, graph, models, ops
+from alexnet_tf1 import config, devices, models
+
+from alexnet_tf1.training import graph
+
+from alexnet_tf1.nn import ops
 from alexnet_tf1.models import vgg
 from alexnet_tf1.tf_compat import session, tf, tf1
 
@@ -34,7 +38,7 @@ def count(net):
 def test_parameter_total_is_specs(name):
     _, net = build_224(name)
     assert count(net) == SPEC_PARAMS[name]
-    assert models.get(name).PAPER_TOTAL == SPEC_PARAMS[name]
+    assert models.get(name).paper_total == SPEC_PARAMS[name]
     assert len(net.params) == WEIGHT_LAYERS[name]           # "11 weight layers" ... "19"
 
 
@@ -152,9 +156,9 @@ def test_initial_weights_are_normal_001_and_biases_zero(small):
 
 
 def test_published_figures_are_specs():
-    assert models.get('vgg-d').PUBLISHED[0][2:] == (27.0, 8.8)
-    assert models.get('vgg-e').PUBLISHED[0][2:] == (27.3, 9.0)
-    assert ('torchvision vgg16', 'ILSVRC-2012 val', 28.41, 9.62) in models.get('vgg-d').PUBLISHED
+    assert models.get('vgg-d').published[0][2:] == (27.0, 8.8)
+    assert models.get('vgg-e').published[0][2:] == (27.3, 9.0)
+    assert ('torchvision vgg16', 'ILSVRC-2012 val', 28.41, 9.62) in models.get('vgg-d').published
 
 
 @pytest.mark.slow
@@ -183,7 +187,7 @@ def test_b_5x5_is_b_with_each_pair_of_3x3_one_5x5():
     by_hand = sum(5 * 5 * a * b + b for a, b in zip(widths, widths[1:])) + \
         (7 * 7 * 512 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
     _, net = build_224('vgg-b-5x5')
-    assert count(net) == by_hand == models.get('vgg-b-5x5').PAPER_TOTAL
+    assert count(net) == by_hand == models.get('vgg-b-5x5').paper_total
     assert [tuple(p['w'].shape[:2]) for k, p in net.params.items() if k[0].startswith('conv')] \
         == [(5, 5)] * 5
     assert net.end_points['pool5'][0].shape[1:].as_list() == [7, 7, 512]

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 import run_train
-from alexnet_tf1 import checkpoints, devices, graph, importers
+from alexnet_tf1.training import checkpoints, graph
+from alexnet_tf1 import devices
+from alexnet_tf1.weights import importers
 from alexnet_tf1.config import defaults_for
 from alexnet_tf1.tf_compat import session, tf, tf1
 from synthetic_prepared import write_prepared

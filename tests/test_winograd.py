@@ -3,7 +3,9 @@ gradients, any batch, and used by ops.conv only where its rule says."""
 import numpy as np
 import pytest
 
-from alexnet_tf1 import flops, ops, winograd
+from alexnet_tf1.bench import flops
+
+from alexnet_tf1.nn import cpu_kernels, ops, winograd
 from alexnet_tf1.tf_compat import tf, tf1
 
 
@@ -56,7 +58,7 @@ def test_winograd_takes_any_batch_the_graph_is_fed():
 
 
 def _conv_ops(avx512, monkeypatch, k=3, stride=1, padding='SAME', device='/cpu:0', hw=9):
-    monkeypatch.setattr(ops, 'avx512', lambda: avx512)
+    monkeypatch.setattr(cpu_kernels, 'avx512', lambda: avx512)
     graph = tf.Graph()
     with graph.as_default(), tf1.device(device):
         x = tf1.placeholder(tf.float32, [None, hw, hw, 4])
@@ -71,7 +73,7 @@ def test_conv_takes_winograd_for_3x3_stride_1_same_on_avx2_only(avx512, monkeypa
     assert ('BatchMatMulV2' in types, 'Conv2D' in types) == (not avx512, avx512)
     for k, stride, padding in ((5, 1, 'SAME'), (3, 2, 'SAME'), (3, 1, 'VALID')):
         assert 'Conv2D' in _conv_ops(avx512, monkeypatch, k, stride, padding)
-    with ops.kernel_choices(conv3x3_winograd=avx512):      # forced the other way
+    with cpu_kernels.kernel_choices(conv3x3_winograd=avx512):      # forced the other way
         assert ('BatchMatMulV2' in _conv_ops(avx512, monkeypatch)) is avx512
     assert 'Conv2D' in _conv_ops(False, monkeypatch, device='/gpu:0')
     assert 'Conv2D' in _conv_ops(False, monkeypatch, hw=None)     # maps of any size: direct
@@ -80,7 +82,7 @@ def test_conv_takes_winograd_for_3x3_stride_1_same_on_avx2_only(avx512, monkeypa
 def test_flops_count_a_winograd_layer_as_its_direct_convolution():
     counts = []
     for on in (True, False):
-        with ops.kernel_choices(conv3x3_winograd=on):
+        with cpu_kernels.kernel_choices(conv3x3_winograd=on):
             counts.append(flops.forward_flops('alexnet', by_layer=True))
     (total_on, per_op_on), (total_off, _) = counts
     assert total_on == total_off

@@ -10,8 +10,8 @@ import tarfile
 
 import numpy as np
 
-from .. import safe_pickle
-from .prepared import DataError
+from alexnet_tf1.data import safe_pickle
+from alexnet_tf1.data.reader import DataError
 
 CIFAR_DIR = 'cifar-10-batches-py'
 CIFAR_TARS = ('cifar-10-python.tar.gz', 'cifar-10-batches-py.tar.gz')

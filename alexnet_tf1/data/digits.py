@@ -14,8 +14,8 @@ import sys
 import numpy as np
 from PIL import Image
 
-from ..io_util import atomic_write_bytes
-from .prepared import DataError
+from alexnet_tf1.io_util import atomic_write_bytes
+from alexnet_tf1.data.reader import DataError
 
 TEST_FRACTION = 0.25
 SEED = 1998

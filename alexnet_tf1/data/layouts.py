@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import arraysets
-from .prepared import DataError
+from alexnet_tf1.data import arraysets
+from alexnet_tf1.data.reader import DataError
 
 LAYOUTS = ('official', 'kaggle', 'folders', 'cifar10', 'mnist')
 SPLITS = ('train', 'val')

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .prepared import DataError
+from alexnet_tf1.data.reader import DataError
 
 THREAD_NAME = 'alexnet_tf1-batches'
 _END = object()

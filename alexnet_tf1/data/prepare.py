@@ -19,12 +19,12 @@ import zipfile
 
 import numpy as np
 
-from .decode import DESCRIPTION, BadImage, array_to_size, load_image
-from .layouts import LAYOUTS, SPLITS, list_layout
-from .prepared import FORMAT, DataError
-from ..io_util import atomic_write
-from ..progress import Counter
-from ..errors import OneLineParser, at_least
+from alexnet_tf1.data.decode import DESCRIPTION, BadImage, array_to_size, load_image
+from alexnet_tf1.data.layouts import LAYOUTS, SPLITS, list_layout
+from alexnet_tf1.data.reader import FORMAT, DataError
+from alexnet_tf1.io_util import atomic_write
+from alexnet_tf1.progress import Counter
+from alexnet_tf1.errors import OneLineParser, at_least
 
 SHARD_SIZE = 1024
 

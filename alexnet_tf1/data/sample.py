@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from .prepared import DataError
+from alexnet_tf1.data.reader import DataError
 
 TRAIN_PER_CLASS = 64
 VAL_PER_CLASS = 20
@@ -232,7 +232,7 @@ def ensure_sample(root='data', size=256):
     """root/sample, the prepared sample set; generated and prepared on first use. Another
     stored `size` (342 for the 299 px Inception nets) is root/sample-<size>, prepared from
     the same raw files."""
-    from .prepare import prepare
+    from alexnet_tf1.data.prepare import prepare
     sample = os.path.join(root, 'sample' if size == 256 else f'sample-{size}')
     try:
         with open(os.path.join(sample, 'manifest.json')) as f:

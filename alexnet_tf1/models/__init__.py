@@ -1,29 +1,21 @@
-"""Model registry: name -> module with TOWERS, TABLE, build(images, config, devices, training),
-PAPER, PAPER_TOTAL, PUBLISHED.
-
-Several names share a module (alexnet / caffenet, lenet5 / lenet5-relu, the six VGG
-configurations, inception v2 / v3, v4 / Inception-ResNet); get(name)
-then returns that variant's view of the module: its own TABLE, PAPER_TOTAL and PUBLISHED, and
-a build() that builds that variant whatever config.model says.
+"""Model registry: name -> ModelSpec (models/spec.py), collected from the SPECS each model
+module declares. Several names share a module and its builder (alexnet / caffenet /
+alexnet-one-tower, lenet5 / lenet5-relu, the VGG configurations, inception v2 / v3, v4 /
+Inception-ResNet); each name's spec has its own table, figures and a build() bound to it.
 """
-from ..errors import UnknownName
-from . import alexnet, cifar4, googlenet, inception_v3, inception_v4, lenet5, vgg
+from alexnet_tf1.errors import UnknownName
+from alexnet_tf1.models import alexnet, cifar4, googlenet, inception_v3, inception_v4, lenet5, vgg
+from alexnet_tf1.models.spec import ModelSpec
 
-MODELS = {'alexnet': alexnet, 'caffenet': alexnet, 'alexnet-one-tower': alexnet,
-          'cifar4': cifar4, 'googlenet': googlenet,
-          **{name: lenet5 for name in lenet5.VARIANTS}, **{name: vgg for name in vgg.VARIANTS},
-          **{name: inception_v3 for name in inception_v3.VARIANTS},
-          **{name: inception_v4 for name in inception_v4.VARIANTS}}
+MODELS = {spec.name: spec for module in (alexnet, cifar4, googlenet, lenet5, vgg, inception_v3,
+                                          inception_v4) for spec in module.SPECS}
 
-
-ALEXNETS = ('alexnet', 'caffenet', 'alexnet-one-tower')
 # config switch -> the models that have the layers it changes (config.py, the ablations)
-SWITCHES = {'use_lrn': ALEXNETS + ('googlenet',), 'pool': ALEXNETS,
-            'activation': ALEXNETS + ('cifar4',)}
+SWITCHES = {switch: tuple(name for name, spec in MODELS.items() if switch in spec.switches)
+            for switch in ('use_lrn', 'pool', 'activation')}
 
 
-def get(name):
+def get(name) -> ModelSpec:
     if name not in MODELS:
         raise UnknownName(f"unknown model {name!r}; choose from {', '.join(sorted(MODELS))}")
-    module = MODELS[name]
-    return getattr(module, 'VARIANTS', {}).get(name, module)
+    return MODELS[name]

@@ -19,10 +19,9 @@ use_lrn, pool ('3x3' overlapping or '2x2'), activation ('relu' or 'tanh').
 import contextlib
 from dataclasses import dataclass, replace
 from functools import partial
-from types import SimpleNamespace
-
-from .. import ops
-from ..tf_compat import tf, tf1
+from alexnet_tf1.nn import ops
+from alexnet_tf1.models.spec import ModelSpec
+from alexnet_tf1.tf_compat import tf, tf1
 
 
 @dataclass(frozen=True)
@@ -207,9 +206,14 @@ CAFFENET_PUBLISHED = (
     ('Caffe bvlc_reference_caffenet, centre crop', 'ILSVRC-2012 val', 42.6, 19.6),
 ) + PUBLISHED
 
-VARIANTS = {'caffenet': SimpleNamespace(TOWERS=TOWERS, TABLE=CAFFENET_TABLE, PAPER=PAPER,
-                                        PAPER_TOTAL=PAPER_TOTAL, PUBLISHED=CAFFENET_PUBLISHED,
-                                        build=partial(build, table=CAFFENET_TABLE)),
-            'alexnet-one-tower': SimpleNamespace(
-                TOWERS=1, TABLE=ONE_TOWER_TABLE, PAPER={}, PAPER_TOTAL=ONE_TOWER_TOTAL,
-                PUBLISHED=PUBLISHED, build=partial(build, table=ONE_TOWER_TABLE, towers=1))}
+# config's switches for the paper's ablations: ReLU (3.1), LRN (3.3), overlapping pools (3.4)
+ABLATIONS = frozenset({'activation', 'use_lrn', 'pool'})
+SPECS = (
+    ModelSpec('alexnet', TOWERS, TABLE, build, PAPER_TOTAL, published=PUBLISHED,
+              paper_layers=PAPER, switches=ABLATIONS),
+    ModelSpec('caffenet', TOWERS, CAFFENET_TABLE, partial(build, table=CAFFENET_TABLE),
+              PAPER_TOTAL, published=CAFFENET_PUBLISHED, paper_layers=PAPER, switches=ABLATIONS),
+    ModelSpec('alexnet-one-tower', 1, ONE_TOWER_TABLE,
+              partial(build, table=ONE_TOWER_TABLE, towers=1), ONE_TOWER_TOTAL,
+              published=PUBLISHED, switches=ABLATIONS),
+)

@@ -11,9 +11,10 @@ neuron of the three hidden layers.
 """
 from dataclasses import dataclass
 
-from .. import ops
-from ..tf_compat import tf, tf1
-from . import alexnet
+from alexnet_tf1.nn import ops
+from alexnet_tf1.tf_compat import tf, tf1
+from alexnet_tf1.models import alexnet
+from alexnet_tf1.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,6 @@ TABLE = (
     Layer('conv3', 'conv', 64, pool='avg'),
     Layer('fc4', 'fc'),
 )
-TOWERS = 1
-PAPER = {}
 PAPER_TOTAL = 89_578        # layers-80sec.cfg's, 10 classes: 2,432 + 25,632 + 51,264 + 10,250
 PUBLISHED = (('paper, Figure 1: ReLU reaches 25% training error about 6x sooner than tanh',
               'CIFAR-10 train', None, None),)
@@ -59,3 +58,8 @@ def build(images, config, devices, training=False):
             end[layer.name] = [x]
             params[(layer.name, 0)] = p
     return alexnet.Net(tf.identity(x, name='logits'), end, params, tuple(devices[:1]))
+
+
+# Figure 1's comparison is config.activation, 'relu' against 'tanh'
+SPECS = (ModelSpec('cifar4', 1, TABLE, build, PAPER_TOTAL, published=PUBLISHED,
+                   switches=frozenset({'activation'})),)

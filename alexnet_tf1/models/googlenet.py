@@ -18,9 +18,10 @@ LRN: config.lrn, bvlc_googlenet's (local_size 5, alpha 1e-4 / 5, k = 1) by defau
 """
 from dataclasses import dataclass
 
-from .. import ops
-from ..tf_compat import tf, tf1
-from . import alexnet
+from alexnet_tf1.nn import ops
+from alexnet_tf1.tf_compat import tf, tf1
+from alexnet_tf1.models import alexnet
+from alexnet_tf1.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,6 @@ AUX = (
     Layer('classifier', 'fc',      0,    relu=False),
 )
 
-PAPER = {}
 PAPER_TOTAL = 6_998_552                 # docs/reference.md section 4, without the auxiliary heads
 PAPER_TOTAL_WITH_AUX = 13_378_280
 PUBLISHED = (
@@ -95,8 +95,6 @@ PUBLISHED = (
     ('paper, 1 model, 144 crops', 'ILSVRC-2014 val', None, 7.89),
     ('paper, 7 models, 144 crops', 'ILSVRC-2014 test', None, 6.67),
 )
-
-TOWERS = 1
 
 
 @dataclass
@@ -176,3 +174,8 @@ def _aux_head(name, x, config, init, training, end, params):
         if p:
             params[(full, 0)] = p
     return x
+
+
+# config.use_lrn keeps or drops lrn1 and lrn2
+SPECS = (ModelSpec('googlenet', 1, TABLE, build, PAPER_TOTAL, published=PUBLISHED,
+                   switches=frozenset({'use_lrn'})),)

@@ -31,9 +31,9 @@ normal; config.init = 'glorot' for Keras' Glorot-uniform.
 import re
 from dataclasses import dataclass
 
-from .. import ops
-from ..tf_compat import tf, tf1
-from . import alexnet
+from alexnet_tf1.nn import ops
+from alexnet_tf1.tf_compat import tf, tf1
+from alexnet_tf1.models import alexnet
 
 TOKENS = re.compile(r'\[[^\]]*\]|\S+')
 CONV = re.compile(r'(\d+)x(\d+)(?:/(\d+))?(V?)-(\d+)$')

@@ -14,10 +14,10 @@ module repeats v3's 160-map one). Its auxiliary head has batch norm on its convo
 v3's "BN-auxiliary" also on its 768-map layer.
 """
 from functools import partial
-from types import SimpleNamespace
 
-from . import inception
-from .inception import block
+from alexnet_tf1.models import inception
+from alexnet_tf1.models.inception import block
+from alexnet_tf1.models.spec import ModelSpec
 
 STEM = (
     block('Conv2d_1a_3x3', '3x3/2V-32'),          # 149x149x32
@@ -75,8 +75,6 @@ PUBLISHED = {
     'inception-v3': (('paper, 1 model, 1 crop (299)', 'ILSVRC-2012 val', 21.2, 5.6),),
     'inception-v2': (),
 }
-TOWERS = 1
-VARIANTS = {name: SimpleNamespace(TOWERS=1, TABLE=table, PAPER={}, PAPER_TOTAL=PAPER_TOTAL[name],
-                                  PUBLISHED=PUBLISHED[name],
-                                  build=partial(inception.build, table=table, bn_aux=bn_aux))
-            for name, table, bn_aux in (('inception-v2', V2, False), ('inception-v3', V3, True))}
+SPECS = tuple(ModelSpec(name, 1, table, partial(inception.build, table=table, bn_aux=bn_aux),
+                        PAPER_TOTAL[name], published=PUBLISHED[name])
+              for name, table, bn_aux in (('inception-v2', V2, False), ('inception-v3', V3, True)))

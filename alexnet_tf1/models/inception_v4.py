@@ -19,10 +19,10 @@ their own sums (1154 maps for 1152) and in its stem (Mixed_5b, 320 maps). The na
 inception-resnet-v2-figure15 has Figure 15's block counts, 5, 10 and 5.
 """
 from functools import partial
-from types import SimpleNamespace
 
-from . import inception
-from .inception import block, repeat
+from alexnet_tf1.models import inception
+from alexnet_tf1.models.inception import block, repeat
+from alexnet_tf1.models.spec import ModelSpec
 
 CONV_STEM = (
     block('Conv2d_1a_3x3', '3x3/2V-32'),          # 149x149x32
@@ -95,8 +95,6 @@ PUBLISHED = {'inception-v4': ((_ROW, 'ILSVRC-2012 val', 20.0, 5.0),),
              'inception-resnet-v1': ((_ROW, 'ILSVRC-2012 val', 21.3, 5.5),),
              'inception-resnet-v2': ((_ROW, 'ILSVRC-2012 val', 19.9, 4.9),),
              'inception-resnet-v2-figure15': ()}
-TOWERS = 1
-VARIANTS = {name: SimpleNamespace(TOWERS=1, TABLE=table, PAPER={}, PAPER_TOTAL=PAPER_TOTAL[name],
-                                  PUBLISHED=PUBLISHED[name],
-                                  build=partial(inception.build, table=table))
-            for name, table in TABLES.items()}
+SPECS = tuple(ModelSpec(name, 1, table, partial(inception.build, table=table), PAPER_TOTAL[name],
+                        published=PUBLISHED[name])
+              for name, table in TABLES.items())

@@ -22,13 +22,13 @@ output trained with softmax; Glorot-uniform weights, zero biases (Keras' default
 """
 from dataclasses import dataclass
 from functools import partial
-from types import SimpleNamespace
 
 import numpy as np
 
-from .. import ops
-from ..tf_compat import tf, tf1
-from . import alexnet
+from alexnet_tf1.nn import ops
+from alexnet_tf1.tf_compat import tf, tf1
+from alexnet_tf1.models import alexnet
+from alexnet_tf1.models.spec import ModelSpec
 
 A, S = 1.7159, 2.0 / 3.0        # the paper's squashing function f(a) = A tanh(S a)
 RBF_J = 1.0                     # j of the MAP criterion: the constant "rubbish class" column
@@ -237,7 +237,7 @@ RELU_TOTAL = 61_706
 RELU_PUBLISHED = (('Keras-tutorial variant (ReLU, max-pool, softmax), about', 'MNIST test', 1.2,
                    None),)
 
-TOWERS = 1
+TABLES = {'lenet5': TABLE, 'lenet5-relu': RELU_TABLE}
 
 
 @dataclass
@@ -264,9 +264,9 @@ class _Uniform:
 def build(images, config, devices, training=False, variant=None):
     """images: float32 [batch, 32, 32, 1]. Returns Net; 'lenet5' also sets loss_logits."""
     variant = variant or config.model
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown LeNet-5 variant {variant!r}; one of {', '.join(VARIANTS)}")
-    table = VARIANTS[variant].TABLE
+    if variant not in TABLES:
+        raise ValueError(f"unknown LeNet-5 variant {variant!r}; one of {', '.join(TABLES)}")
+    table = TABLES[variant]
     paper = variant == 'lenet5'
     end, params = {}, {}
     x = images
@@ -338,10 +338,9 @@ def _partial_conv(layer, x, config, act):
     return act(y), p
 
 
-VARIANTS = {
-    'lenet5': SimpleNamespace(TOWERS=1, TABLE=TABLE, PAPER=PAPER, PAPER_TOTAL=PAPER_TOTAL,
-                              PUBLISHED=PUBLISHED, build=partial(build, variant='lenet5')),
-    'lenet5-relu': SimpleNamespace(TOWERS=1, TABLE=RELU_TABLE, PAPER={}, PAPER_TOTAL=RELU_TOTAL,
-                                   PUBLISHED=RELU_PUBLISHED,
-                                   build=partial(build, variant='lenet5-relu')),
-}
+SPECS = (
+    ModelSpec('lenet5', 1, TABLE, partial(build, variant='lenet5'), PAPER_TOTAL,
+              published=PUBLISHED, paper_layers=PAPER),
+    ModelSpec('lenet5-relu', 1, RELU_TABLE, partial(build, variant='lenet5-relu'), RELU_TOTAL,
+              published=RELU_PUBLISHED),
+)

@@ -16,11 +16,11 @@ training size, class scores averaged over the spatial map.
 """
 from dataclasses import dataclass
 from functools import partial
-from types import SimpleNamespace
 
-from .. import ops
-from ..tf_compat import tf, tf1
-from . import alexnet
+from alexnet_tf1.nn import ops
+from alexnet_tf1.tf_compat import tf, tf1
+from alexnet_tf1.models import alexnet
+from alexnet_tf1.models.spec import ModelSpec
 
 CONFIGS = {
     #             block 1    2          3                  4                  5
@@ -56,8 +56,6 @@ PUBLISHED['vgg-e'] += (
     ('paper, scale jittering S in [256, 512]', 'ILSVRC-2012 val', 25.5, 8.0),
     ('paper, multi-crop + dense', 'ILSVRC-2012 val', 24.4, 7.1),
     ('torchvision vgg19', 'ILSVRC-2012 val', 27.62, 9.12))
-
-TOWERS = 1
 
 
 @dataclass(frozen=True)
@@ -156,8 +154,7 @@ def dense_logits(images, config, devices):
     return build(images, config, devices, training=False, dense=True).logits
 
 
-VARIANTS = {name: SimpleNamespace(TOWERS=1, TABLE=table(name), PAPER={},
-                                  PAPER_TOTAL=PAPER_TOTAL[name], PUBLISHED=PUBLISHED[name],
-                                  build=partial(build, variant=name),
-                                  build_dense=partial(build, variant=name, dense=True))
-            for name in CONFIGS}
+SPECS = tuple(ModelSpec(name, 1, table(name), partial(build, variant=name), PAPER_TOTAL[name],
+                        published=PUBLISHED[name],
+                        build_dense=partial(build, variant=name, dense=True))
+              for name in CONFIGS)

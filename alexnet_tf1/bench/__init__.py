@@ -1,0 +1,1 @@
+"""How fast: the benchmark, its timing, the Keras twins, FLOPs, the machine."""

@@ -1,0 +1,3 @@
+from alexnet_tf1.bench.report import main
+
+main()

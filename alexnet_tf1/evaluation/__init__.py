@@ -1,0 +1,1 @@
+"""Restoring, scoring, ensembles, neighbours and the figures."""

@@ -1,0 +1,1 @@
+"""The papers' experiments, seed runs and the fine-tuning walk-through."""

@@ -1,0 +1,3 @@
+from alexnet_tf1.experiments.paper import main
+
+main()

@@ -1,0 +1,1 @@
+"""The layer builder and the CPU kernel formulations it picks by ISA."""

@@ -1,0 +1,173 @@
+"""The CPU formulations the builder picks by ISA, and the ISA detection they rest on.
+
+Each is the same arithmetic as TF's own kernel to float rounding, and each is timed against
+it by `python -m alexnet_tf1.bench --kernels`; `chosen(name)` says whether graphs built now
+use one. The gradients registered here are attached by gradient_override_map in nn.layers.
+"""
+import contextlib
+import functools
+import os
+
+from alexnet_tf1.tf_compat import tf, tf1
+
+
+def cpu_kernels():
+    """'ours' (default) or 'tf', from ALEXNET_TF1_CPU_KERNELS: whether CPU graphs get the
+    faster formulations below (LRN compiled by XLA; a convolution's bias gradient apart from
+    its filter gradient; on AVX2 3x3 stride-1 convolutions by Winograd and other 3x3 filter
+    gradients in NCHW, on AVX-512 fc input gradients as a batched matmul) or TF's own kernels
+    everywhere. Either way the numbers are the same to float rounding. Without oneDNN
+    (TF_ENABLE_ONEDNN_OPTS=0) TF's CPU filter gradient has no NCHW form: 'tf'."""
+    if os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1').strip() in ('0', 'false', 'False'):
+        return 'tf'
+    return 'tf' if os.environ.get('ALEXNET_TF1_CPU_KERNELS', '').strip().lower() == 'tf' else 'ours'
+
+
+_AVX512_CORE = {'avx512f', 'avx512bw', 'avx512vl', 'avx512dq'}
+
+
+def avx512():
+    """Whether oneDNN runs its AVX-512 kernels here: the CPU has them (Linux' /proc/cpuinfo)
+    and ONEDNN_MAX_CPU_ISA (oneDNN's own cap, also read by it) does not hold it to less.
+    oneDNN's fastest formulation differs between the two (see conv and fc)."""
+    cap = (os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA') or 'ALL')
+    if not cap.strip().upper().startswith(('ALL', 'AVX512', 'AVX10')):
+        return False
+    return _AVX512_CORE <= _cpu_flags()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags():
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    return frozenset(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+# The CPU formulations below whose worth depends on the ISA, each measured against TF's own
+# (python -m alexnet_tf1.bench --kernels): 3x3 filter gradients from NCHW copies, fc input
+# gradients as a batched matmul, LRN written out and compiled by XLA, a convolution's bias
+# gradient kept apart from its filter gradient, 3x3 stride-1 'SAME' convolutions by Winograd's
+# F(2x2, 3x3) (AlexNet's step 1.10-1.13x, VGG-A's 1.30x on AVX2; 0.92x on AVX-512, whose
+# direct kernels are twice as fast while the transforms move the same memory).
+KERNEL_CHOICES = ('conv3x3_nchw', 'fc_batched', 'lrn_xla', 'conv_bias_apart',
+                  'conv3x3_winograd')
+_forced = {}
+
+
+@contextlib.contextmanager
+def kernel_choices(**on):
+    """Graphs built inside use the named formulations on (True) or off (False) whatever the
+    ISA's rule says; the bench times each against the other this way in one process."""
+    unknown = set(on) - set(KERNEL_CHOICES)
+    if unknown:
+        raise ValueError(f'unknown kernel choice {sorted(unknown)}; known: {KERNEL_CHOICES}')
+    saved = dict(_forced)
+    _forced.update(on)
+    try:
+        yield
+    finally:
+        _forced.clear()
+        _forced.update(saved)
+
+
+def chosen(name):
+    """Whether graphs built now use the CPU formulation `name` (KERNEL_CHOICES): none with
+    ALEXNET_TF1_CPU_KERNELS=tf or without oneDNN, else kernel_choices' word or the ISA's rule."""
+    if cpu_kernels() == 'tf':
+        return False
+    if name in _forced:
+        return bool(_forced[name])
+    return {'conv3x3_nchw': not avx512(), 'fc_batched': avx512(), 'lrn_xla': True,
+            'conv_bias_apart': True, 'conv3x3_winograd': not avx512()}[name]
+
+
+def on_cpu(x, choice):
+    return 'GPU' not in x.device.upper() and chosen(choice)
+
+
+@tf.RegisterGradient('Conv2DFilterGradNCHW')
+def _conv2d_grad_nchw(op, grad):
+    # oneDNN's AVX2 NHWC weight gradient runs 3x3 stride-1 convolutions (conv3-5, all of VGG)
+    # at ~68% of the matmul rate; the same op on NCHW copies, transposes included, is faster.
+    # Its AVX-512 NHWC kernel runs them at ~90%, faster than NCHW, so there it is left alone
+    x, w = op.inputs
+    strides, padding = op.get_attr('strides'), op.get_attr('padding')
+    dx = tf1.nn.conv2d_backprop_input(tf.shape(x), w, grad, strides, padding)
+    dw = tf1.nn.conv2d_backprop_filter(tf.transpose(x, [0, 3, 1, 2]), tf.shape(w),
+                                       tf.transpose(grad, [0, 3, 1, 2]),
+                                       [1, 1] + list(strides[1:3]), padding, data_format='NCHW')
+    return dx, dw
+
+
+@tf.RegisterGradient('BiasAddGradApart')
+def _bias_add_grad_apart(op, grad):
+    # oneDNN fuses a convolution's filter gradient with the bias gradient of the same maps
+    # (_MklNativeConv2DBackpropFilterWithBias). That fused kernel ran AlexNet's conv1 1.45x and
+    # conv2-5 1.1-1.16x slower on AVX-512 than the filter gradient alone plus a BiasAddGrad
+    # (AVX2: 1.2x conv1, 1.03x conv2). Summed over a 2-D view of the maps, the bias gradient no
+    # longer matches the fusion's pattern. It is the same sum.
+    n = int(op.inputs[1].shape[0])
+    return grad, tf.raw_ops.BiasAddGrad(out_backprop=tf.reshape(grad, [-1, n]))
+
+
+# gradients that already carry their ReLU's mask: the XLA LRN's backward applies it in the
+# pass it makes anyway, which spares ReluGrad's own pass over the maps (conv1, conv2)
+RELU_MASKED = 'alexnet_tf1_relu_masked_gradients'
+
+
+@tf.RegisterGradient('ReluUnlessMasked')
+def _relu_unless_masked(op, grad):
+    # anything else reaching the ReLU (or a sum of several consumers' gradients) gets the mask
+    if any(grad is t for t in op.graph.get_collection(RELU_MASKED)):
+        return grad
+    return tf.raw_ops.ReluGrad(gradients=grad, features=op.outputs[0])
+
+
+@tf.RegisterGradient('MatMulInputGradBatched')
+def _matmul_grad_batched(op, grad):
+    # dx = grad w^T: oneDNN's AVX-512 MatMul with a transposed right operand and a short left
+    # one (fc6/fc7's 128 x 2048 x 9216) ran at ~45% of the matmul rate; as BatchMatMulV2 with
+    # adj_y (oneDNN's matmul primitive, not its sgemm) it ran at ~85%. dw keeps MatMul (~85%)
+    x, w = op.inputs
+    return (tf.raw_ops.BatchMatMulV2(x=grad, y=w, adj_y=True),
+            tf.matmul(x, grad, transpose_a=True))
+
+
+def _window_sum(s, r):
+    """Sum over the 2r+1 neighbouring maps, zero beyond the edges (tf.nn.lrn's window)."""
+    n = s.shape[-1]
+    p = tf.pad(s, [[0, 0]] * (s.shape.rank - 1) + [[r, r]])
+    return tf.add_n([p[..., i:i + n] for i in range(2 * r + 1)])
+
+
+def lrn_written_out(x, c, masks_relu=False):
+    # b_i = a_i d_i^-beta, d_i = bias + alpha sum_{j in win(i)} a_j^2; the window is symmetric,
+    # so dL/da_j = g_j d_j^-beta - 2 alpha beta a_j sum_{i in win(j)} g_i b_i / d_i.
+    # The forward keeps only b and q = d^-1/2 for the backward (r = d^-beta from q, 1/d = q^2,
+    # a = b / r): the backward streams three maps instead of five (LRN is bound by memory)
+    @tf.custom_gradient
+    def f(a):
+        d = c.bias + c.alpha * _window_sum(a * a, c.depth_radius)
+        q = tf.math.rsqrt(d)
+        b = a * _d_pow(q, c.beta)
+
+        def grad(g):
+            r = _d_pow(q, c.beta)
+            da = g * r - (2 * c.alpha * c.beta) * (b / r) * _window_sum(g * b * q * q,
+                                                                        c.depth_radius)
+            if masks_relu:      # x = ReLU(z): dL/dz = dL/da where a > 0 (b > 0 alike), else 0
+                da = tf.where(b > 0, da, tf.zeros_like(da))
+                tf1.add_to_collection(RELU_MASKED, da)
+            return da
+        return b, grad
+    return f(x)
+
+
+def _d_pow(q, beta):
+    """d^-beta from q = d^-1/2: XLA's pow is a slow exp(log), two square roots are not."""
+    return q * tf.sqrt(q) if beta == 0.75 else tf.pow(q, 2.0 * beta)

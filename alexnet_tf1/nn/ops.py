@@ -1,0 +1,203 @@
+"""The one builder: variables and layers over explicit weight/bias dicts.
+
+Weights are registered in WEIGHT_DECAY so the loss adds their L2 term in one place; biases
+are not decayed (cuda-convnet and Caffe did not decay them either).
+"""
+import copy
+import zlib
+
+from alexnet_tf1.nn import cpu_kernels, winograd
+from alexnet_tf1.tf_compat import tf, tf1
+
+WEIGHT_DECAY = 'alexnet_tf1_decayed_weights'
+STEP_SEED = 'alexnet_tf1_step_seed'    # the global step read once per run step, for dropout
+
+
+def params(shape, std, bias):
+    """{'w': N(0, std) weights of `shape`, 'b': biases filled with `bias`}, in the current scope."""
+    return variables(shape, tf1.random_normal_initializer(stddev=std), bias)
+
+
+def name_seed(name):
+    """An op seed from a name, so that with the graph seed a variable's initial values and a
+    dropout's masks depend on what it is, not on how many ops were built before it (the CPU
+    and GPU graphs differ there)."""
+    return zlib.crc32(name.encode()) & 0x7fffffff
+
+
+ACTIVATIONS = {'relu': tf.nn.relu, 'tanh': tf.nn.tanh}
+
+def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
+    """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n). p: {'w'} and,
+    unless batch norm follows, {'b'}. relu: whether the neuron `act` follows (ACTIVATIONS)."""
+    k3s1 = stride == 1 and tuple(p['w'].shape[:2]) == (3, 3)
+    if (k3s1 and padding in ('SAME', 1) and x.shape[1:].is_fully_defined()
+            and cpu_kernels.on_cpu(x, 'conv3x3_winograd')):
+        return winograd.conv3x3(x, p['w'], p.get('b'), ACTIVATIONS[act] if relu else None)
+    if isinstance(padding, int):
+        padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+    override = {}
+    if k3s1 and cpu_kernels.on_cpu(x, 'conv3x3_nchw'):
+        override = {'Conv2D': 'Conv2DFilterGradNCHW'}
+    if 'b' in p and cpu_kernels.on_cpu(x, 'conv_bias_apart'):
+        override['BiasAdd'] = 'BiasAddGradApart'
+    if cpu_kernels.on_cpu(x, 'lrn_xla'):
+        override['Relu'] = 'ReluUnlessMasked'
+    with tf1.get_default_graph().gradient_override_map(override):
+        c = tf.nn.conv2d(x, p['w'], [1, stride, stride, 1], padding)
+        y = tf.nn.bias_add(c, p['b']) if 'b' in p else c
+        return ACTIVATIONS[act](y) if relu else y
+
+
+def fc(x, p, relu=True, act='relu'):
+    override = {'MatMul': 'MatMulInputGradBatched'} if cpu_kernels.on_cpu(x, 'fc_batched') else {}
+    with tf1.get_default_graph().gradient_override_map(override):
+        m = tf.matmul(x, p['w'])
+    y = tf.nn.bias_add(m, p['b'])
+    return ACTIVATIONS[act](y) if relu else y
+
+
+def lrn(x, c, left=None, right=None):
+    """Local response normalisation with the constants of config.LRN `c`.
+
+    left / right: the maps just before x's first and after its last, from a neighbouring
+    tower (c.depth_radius of them): the window then crosses into them as one LRN over the
+    joined maps would (Caffe's), and only x's own maps are returned.
+
+    On a GPU tf.nn.lrn (cuDNN's). On the CPU TF's LRN kernel reads and writes the tensor many
+    times (its gradient alone took 8% of an AlexNet step); the same formula written out and
+    compiled by XLA into one loop each way is 2-3x faster and equal to tf.nn.lrn to float
+    rounding (see cpu_kernels)."""
+    parts = [p for p in (left, x, right) if p is not None]
+    joined = tf.concat(parts, -1) if len(parts) > 1 else x
+    if not cpu_kernels.on_cpu(x, 'lrn_xla'):
+        y = tf.nn.lrn(joined, depth_radius=c.depth_radius, bias=c.bias, alpha=c.alpha,
+                      beta=c.beta)
+    else:
+        with tf.xla.experimental.jit_scope():
+            y = cpu_kernels.lrn_written_out(joined, c, masks_relu=joined.op.type == 'Relu')
+    if len(parts) == 1:
+        return y
+    start = 0 if left is None else int(left.shape[-1])
+    return y[..., start:start + int(x.shape[-1])]
+
+
+def max_pool(x, k=3, stride=2, padding='VALID'):
+    return tf.nn.max_pool2d(x, k, stride, padding)
+
+
+def dropout(x, rate, training):
+    """Inverted dropout while `training` (a bool or a scalar bool tensor); identity otherwise.
+
+    A tensor `training` scales the rate to 0 instead of branching: no control flow in the
+    graph, and at rate 0 the mask keeps everything and the scale is exactly 1.
+    The mask is a function of (this op's name, the global step): a run resumed from a
+    checkpoint draws the masks the uninterrupted run drew (a stateful op would start its
+    sequence again in the new session).
+    """
+    if training is False or not rate:
+        return x
+    if training is not True:
+        rate = tf.where(training, tf.constant(rate, tf.float32), tf.constant(0.0, tf.float32))
+    op_seed = name_seed(tf1.get_default_graph().get_name_scope() + '/dropout')
+    step = tf1.get_collection(STEP_SEED)
+    if not step:            # a net built outside graph.build, without a step to key on
+        return tf.nn.dropout(x, rate=rate, seed=op_seed)
+    seed = tf.stack([tf.constant(op_seed, tf.int64), step[0]])
+    return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
+
+
+def flatten(x):
+    return tf.reshape(x, [-1, int(x.shape[1]) * int(x.shape[2]) * int(x.shape[3])])
+
+
+def variables(shape, w_init, b_init=0.0, decay=True, units=None):
+    """Like params() with any initialiser: {'w': 'weights' from `w_init`, 'b': 'biases' = b_init}.
+
+    `units`: the number of biases when it is not shape[-1] (LeNet-5's packed C3 kernel).
+    An initialiser with `seed` None gets the name seed (see name_seed).
+    Safe under variable reuse (a second graph over the same variables, e.g. VGG's dense
+    evaluation): a reused weight is registered for weight decay only once.
+    """
+    w = weights(shape, w_init, decay)
+    b = tf1.get_variable('biases', [units] if units else shape[-1:], tf.float32,
+                         tf1.constant_initializer(b_init))
+    return {'w': w, 'b': b}
+
+
+def weights(shape, w_init, decay=True):
+    """The 'weights' variable alone (a convolution followed by batch norm has no biases)."""
+    if getattr(w_init, 'seed', 0) is None:      # an unseeded TF initialiser: seed it by name
+        w_init = copy.copy(w_init)
+        w_init.seed = name_seed(tf1.get_variable_scope().name + '/weights')
+    w = tf1.get_variable('weights', shape, tf.float32, w_init)
+    if decay and not any(w is v for v in tf1.get_collection(WEIGHT_DECAY)):
+        tf1.add_to_collection(WEIGHT_DECAY, w)
+    return w
+
+
+def avg_pool(x, k=2, stride=2, padding='VALID'):
+    return tf.nn.avg_pool2d(x, k, stride, padding)
+
+
+BN_UPDATES = 'alexnet_tf1_batch_norm_updates'
+
+
+def batch_norm(x, training, scale=False, decay=0.99, epsilon=1e-3, out=None):
+    """Batch normalisation (Ioffe and Szegedy 2015) over explicit variables in the current
+    scope: 'beta' (and 'gamma' when `scale`), trainable; 'moving_mean', 'moving_variance', not.
+
+    While `training` (True, or a scalar bool tensor that is true) it normalises with the
+    batch's mean and (biased) variance over every axis but the last, and registers in BN_UPDATES
+    the moving averages' update m <- decay m + (1 - decay) batch statistic, which graph.build
+    makes part of the training step; otherwise, and at test, it uses the moving averages. The
+    defaults are Keras' (momentum 0.99, epsilon 1e-3, the Inception v3 and Inception-ResNet
+    files' scale=False). The variables live where the layer's are; the Saver keeps them all.
+    out: a dict that receives them by name. x: NHWC maps (the fused kernel's layout).
+    """
+    if x.shape.rank != 4:
+        raise ValueError(f'batch_norm takes NHWC maps, not a rank-{x.shape.rank} tensor')
+    c = int(x.shape[-1])
+    get = tf1.get_variable
+    beta = get('beta', [c], tf.float32, tf1.zeros_initializer())
+    gamma = get('gamma', [c], tf.float32, tf1.ones_initializer()) if scale else None
+    mean = get('moving_mean', [c], tf.float32, tf1.zeros_initializer(), trainable=False)
+    var = get('moving_variance', [c], tf.float32, tf1.ones_initializer(), trainable=False)
+    if out is not None:
+        out.update({k: v for k, v in (('gamma', gamma), ('beta', beta), ('moving_mean', mean),
+                                      ('moving_variance', var)) if v is not None})
+    return _fused_batch_norm(x, training, beta, gamma, mean, var, decay, epsilon)
+
+
+def _update_averages(training, mean, var, batch_mean, batch_var, decay):
+    on = tf.cast(training, tf.float32) if training is not True else tf.constant(1.0)
+    step = (1.0 - decay) * on       # 0 when not training: the averages stay
+    for v, s in ((mean, batch_mean), (var, batch_var)):
+        with tf1.colocate_with(v):
+            tf1.add_to_collection(BN_UPDATES, v.assign_sub(step * (v - s)))
+
+
+def _fused_batch_norm(x, training, beta, gamma, mean, var, decay, epsilon):
+    """One FusedBatchNormV3 kernel each way (oneDNN's on the CPU, cuDNN's on a GPU), 7% faster
+    per Inception-v3 step than moments + a chain of elementwise ops and their gradients; a
+    `training` tensor chooses the kernel with tf.cond. Its batch variance is Bessel-corrected;
+    the averages take the biased one."""
+    scale = gamma if gamma is not None else tf.ones_like(beta)
+
+    def test():
+        return tf1.nn.fused_batch_norm(x, scale, beta, mean, var, epsilon,
+                                       is_training=False)[0]
+    if training is False:
+        return test()
+
+    def train():
+        y, m, v = tf1.nn.fused_batch_norm(x, scale, beta, epsilon=epsilon, is_training=True)[:3]
+        n = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+        return y, m, v * (n - 1.0) / n
+    if training is True:
+        y, m, v = train()
+    else:
+        y, m, v = tf.cond(training, train, lambda: (test(), tf.stop_gradient(mean),
+                                                    tf.stop_gradient(var)))
+    _update_averages(training, mean, var, m, v, decay)
+    return y

@@ -1,0 +1,1 @@
+"""The graph, the objective, the schedules and the training loops."""

@@ -1,0 +1,1 @@
+"""Published weight files in and out, their means and class names."""
