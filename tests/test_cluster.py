@@ -20,8 +20,7 @@ from alexnet_tf1.training import checkpoints, graph
 
 from alexnet_tf1 import config, devices
 from alexnet_tf1.tf_compat import tf, tf1
-from synthetic_prepared import write_prepared
-from test_resume_loss_spikes import spikes_by_the_readme
+from test_resume_loss_spikes import odd_label_set, spikes_by_the_readme
 from tiny_run import CROP, tiny_prepared
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -231,14 +230,9 @@ def test_a_diverging_cluster_stops_every_worker_and_saves_nothing(cluster):
 
 def test_a_loss_spike_is_printed_by_its_worker_and_kept_in_the_chiefs_checkpoints(cluster,
                                                                                   tmp_path):
-    # test_resume_loss_spikes' set on one worker: 29 grey pictures labelled 0 and one
-    # labelled 1, a picture a step; the step that draws the 1 in epoch 2 jumps by several nats
-    images = np.full((30, 32, 32, 3), 128, np.uint8)
-    labels = np.zeros(30, np.int32)
-    labels[7] = 1
-    data = write_prepared(str(tmp_path / 'data'), {'train': (images, labels),
-                                                   'val': (images[:4], labels[4:8])},
-                          num_classes=2, dataset='tiny')
+    # the single-process test's set on one worker: the step that draws the odd label in
+    # epoch 2 jumps by several nats
+    data = odd_label_set(str(tmp_path / 'data'))
     c = cluster('--save-every', '5', '--keep', '100', workers=1, data=data,
                 recipe=['--model', 'cifar4', '--batch-size', '1', '--lr', '0.001',
                         '--epochs', '2', '--print-freq', '1'])

@@ -25,15 +25,18 @@ def spikes_by_the_readme(losses, window=50, fill=25):
     return out
 
 
-def test_a_loss_spike_is_in_every_later_checkpoint_and_in_eval_json(tmp_path, capsys):
-    # 29 copies of one grey picture labelled 0 and one labelled 1, a picture a step: the net
-    # learns to say 0, so the step that draws the 1 jumps from a fraction of a nat to several
+def odd_label_set(path):
+    """29 copies of one grey picture labelled 0 and one labelled 1: at a picture a step the net
+    learns to say 0, so the step that draws the 1 jumps from a fraction of a nat to several."""
     images = np.full((30, 32, 32, 3), 128, np.uint8)
     labels = np.zeros(30, np.int32)
     labels[7] = 1
-    data = write_prepared(str(tmp_path / 'data'), {'train': (images, labels),
-                                                   'val': (images[:4], labels[4:8])},
+    return write_prepared(path, {'train': (images, labels), 'val': (images[:4], labels[4:8])},
                           num_classes=2, dataset='tiny')
+
+
+def test_a_loss_spike_is_in_every_later_checkpoint_and_in_eval_json(tmp_path, capsys):
+    data = odd_label_set(str(tmp_path / 'data'))
     td = str(tmp_path / 'run')
     args = ['--model', 'cifar4', '--data-dir', data, '--train-dir', td, '--gpus', 'cpu',
             '--batch-size', '1', '--lr', '0.001', '--print-freq', '1', '--save-every', '5',
