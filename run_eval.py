@@ -44,6 +44,9 @@ def parser():
                          'ilsvrc_2012_mean.npy, (3, 256, 256) BGR, or (H, W, 3) RGB); default the '
                          "published per-channel mean (alexnet_tf1/published/means.txt)")
     ap.add_argument('--gpus', default='auto')
+    ap.add_argument('--precision', choices=('fp32', 'bf16'),
+                    help="the model's arithmetic (bf16: a CPU with AVX512_BF16 or AMX); default "
+                         "the checkpoint's run's own, fp32 for --init-from weights")
     ap.add_argument('--batch-size', type=at_least(1), default=32)
     pictures = ap.add_mutually_exclusive_group()
     pictures.add_argument('--images', nargs='+', metavar='FILE', help='classify these pictures')
@@ -76,9 +79,10 @@ def main(argv=None):
             raise UserError('--mean goes with --init-from published weights; a checkpoint '
                             'takes the mean recorded with it')
         if args.checkpoint and len(args.checkpoint) > 1:
-            if args.init_from or args.images or args.neighbours:
+            if args.init_from or args.images or args.neighbours or args.precision:
                 raise UserError('an ensemble (several --checkpoint) scores the validation '
-                                'split only: no --init-from, --images or --neighbours')
+                                'split only, each member in its run\'s own precision: no '
+                                '--init-from, --images, --neighbours or --precision')
             members = ensemble.resolve_members(args.checkpoint, train_dir, args.model)
             result, _ = ensemble.score(members, args.data_dir, args.gpus, args.batch_size)
             print(ensemble.report(result, models.get(result['members'][0]['model']).published))
@@ -98,7 +102,7 @@ def main(argv=None):
             prepared = open_prepared(args.data_dir) if args.data_dir else None
             restored = evaluate.Restored.from_weights(
                 args.init_from, model, prepared.num_classes if prepared else 1000, args.gpus,
-                mean=args.mean)
+                mean=args.mean, precision=args.precision or 'fp32')
             mean = restored.state['input_mean']      # args.mean, else the weights' own
             print(f'{args.init_from}: {model} weights, input RGB minus '
                   + imagenet.describe_mean(mean))
@@ -109,7 +113,8 @@ def main(argv=None):
             path = args.init_from
         else:
             path = checkpoints.resolve(args.checkpoint and args.checkpoint[0], train_dir)
-            restored = evaluate.Restored(path, args.gpus, expect_model=args.model)
+            restored = evaluate.Restored(path, args.gpus, expect_model=args.model,
+                                         precision=args.precision)
             print(evaluate.describe_checkpoint(path, restored.state))
             better = None if args.checkpoint else checkpoints.better_best(path, restored.state,
                                                                           train_dir)

@@ -146,6 +146,10 @@ OPTIONS = (
         "with (Caffe's ilsvrc_2012_mean.npy (3, 256, 256) BGR, or (H, W, 3) RGB); default their "
         'per-channel mean (alexnet_tf1/weights/means.txt)', metavar='FILE.npy'),
     Opt('train_dir', help='default checkpoints/<model>'),
+    Opt('precision', str, "the model's arithmetic: bf16 runs convolutions, matmuls and the "
+        'maps between them in bfloat16 on a CPU with AVX512_BF16 or AMX (refused elsewhere); '
+        'variables, checkpoints, the loss and the update stay fp32', choices=('fp32', 'bf16'),
+        default='fp32', kept='state', old='fp32', to=(('graph', 'precision'),)),
     Opt('seed', int, 'default 0', default=0, kept='state'),
     Opt('input_size', int, low=1, kept='config', hidden=True),
     # bookkeeping

@@ -158,6 +158,7 @@ CASES = [
     (T, RESUME + ['--model', 'caffenet'], 'caffenet'),
     (T, RESUME + ['--data-dir', '{three}'], '{three}'),
     (T, RESUME + ['--epochs', '0'], '--epochs 0'),
+    (T, RESUME + ['--precision', 'bf16'], '--precision bf16 (the run: fp32)'),
     (T, ['--train-dir', '{damaged}'], '{damaged}'),
     # run_eval.py
     (E, ['--model', 'nosuchnet'], '--model'),
@@ -174,6 +175,7 @@ CASES = [
     (E, ['--train-dir', '{run}', '--mean', '{root}/mean.npy'], '--mean'),
     (E, ['--checkpoint', '{run}', '{root}/nowhere'], 'nowhere'),
     (E, ['--checkpoint', '{run}', '{run}', '--images', GOOD], 'several --checkpoint'),
+    (E, ['--checkpoint', '{run}', '{run}', '--precision', 'bf16'], '--precision'),
     (E, ['--train-dir', '{run}', '--images', '{root}/missing.jpg'], 'missing.jpg'),
     (E, ['--train-dir', '{run}', '--images', '{root}/note.jpg'], 'note.jpg'),
     (E, ['--train-dir', '{run}', '--images', '{root}/missing.jpg', '{root}/cut.jpg'], 'cut.jpg'),

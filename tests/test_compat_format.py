@@ -219,6 +219,8 @@ def test_training_still_writes_the_pinned_checkpoint_layout(tmp_path):
     pinned = pinned_format.write_train_dir(str(tmp_path / 'pinned'), data.path)
     for mine, theirs in ((2, pinned.latest), (3, pinned.earlier)):     # mid-epoch, end
         reader, state = _checkpoint(os.path.join(today, f'model.ckpt-{mine}'))
+        # recorded since the pinned format; a state without it is read as fp32
+        assert state.pop('precision') == 'fp32'
         variables = {k: (v, reader.get_variable_to_dtype_map()[k].name)
                      for k, v in reader.get_variable_to_shape_map().items()}
         _same(variables, pinned_format.cifar4_variables(3), 'the checkpoint\'s variables')
@@ -231,6 +233,8 @@ def test_training_still_writes_the_pinned_checkpoint_layout(tmp_path):
              for d in (today, pinned.path)]
     for layout in files[1]['run.json'], files[1]['best/run.json']:
         del layout['spikes']
+    for layout in files[0]['run.json'], files[0]['best/run.json']:
+        assert layout.pop('precision') == 'str'         # as in the checkpoint, above
     del files[1]['run.json']['epoch_train']      # pinned's newest is mid-epoch, today's not
     _same(files[0], files[1], 'the train dir')
     # AlexNet's own checkpoints, as the paper ran it, hold the same names and shapes

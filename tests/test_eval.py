@@ -108,7 +108,9 @@ def test_eval_writes_eval_json_beside_the_checkpoint(trained, capsys):
     result = json.load(open(os.path.join(os.path.dirname(path), 'eval.json')))
     assert set(result) == {'model', 'checkpoint', 'global_step', 'dataset', 'n_images',
                            'top1_error_1crop', 'top5_error_1crop', 'top1_error_10crop',
-                           'top5_error_10crop', 'crops', 'run', 'eval_seconds', 'eval_images_per_s'}
+                           'top5_error_10crop', 'crops', 'run', 'eval_seconds', 'eval_images_per_s',
+                           'precision'}
+    assert result['precision'] == 'fp32'        # the run's own (tests/test_bf16.py: bf16)
     assert result['eval_images_per_s'] == pytest.approx(6 / result['eval_seconds'], rel=0.02)
     assert 'images/s with both crop sets' in out
     assert result['global_step'] == 2 and result['n_images'] == 6 and result['dataset'] == 'tiny'

@@ -20,7 +20,7 @@ OTHER = {'batch_size': '3', 'epochs': '5', 'lr': '0.0123', 'momentum': '0.5',
          'patience': '7', 'step_epochs': '9', 'init_bias': '0.3', 'init': 'paper',
          'lighting': '0.02', 'flip': None, 'crop': None, 'use_lrn': None, 'pool': '2x2',
          'activation': 'tanh', 'shift': '1', 'init_from': None, 'train_layers': 'fc7,fc8',
-         'lr_mult': 'fc8=10:20', 'seed': '11', 'input_size': '83'}
+         'lr_mult': 'fc8=10:20', 'seed': '11', 'input_size': '83', 'precision': 'bf16'}
 
 
 def _argv():

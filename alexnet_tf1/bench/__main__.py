@@ -1,3 +1,5 @@
+import sys
+
 from alexnet_tf1.bench.report import main
 
-main()
+sys.exit(main())

@@ -27,10 +27,16 @@ class BenchError(UserError):
 def check_flags(args, placement):
     """Refuse what cannot apply here (one line); return notes on what is on and what is not."""
     args.on_gpu = placement.kind == 'gpu'
+    if args.precision == 'bf16' and not args.on_gpu:
+        from alexnet_tf1.nn import cpu_kernels
+        cpu_kernels.check_bf16()
     if args.data_format == 'NCHW' and not args.on_gpu:
         raise BenchError('--data-format NCHW needs a GPU: TensorFlow has no NCHW convolution '
                          'or pooling kernels on the CPU; use --data-format NHWC')
     notes = []
+    if args.precision == 'bf16':
+        notes.append('bf16: ours computes in bfloat16 (fp32 variables, loss and update), the '
+                     'matmul ceiling is a bf16 matmul; the Keras twins run fp32')
     if args.xla:
         notes.append('xla: our session global_jit_level ON_1 (CPU auto-clustering via '
                      'TF_XLA_FLAGS=--tf_xla_cpu_global_jit), Keras compile(jit_compile=True)')
@@ -94,7 +100,7 @@ def run(args):
                 runners.append(r)
     # the ceiling: TF's own thread counts, no XLA or rewrites, whatever ours runs with
     matmul, mm_flops, mm_sess = build_matmul(args.matmul_size, placement.towers[0],
-                                             placement.session_config())
+                                             placement.session_config(), args.precision)
     times, mm_times = measure(runners, matmul, args.steps, args.warmup)
 
     b = args.batch_size
@@ -160,17 +166,18 @@ def run(args):
     out['machine'] = machine.describe(busy_before, out['matmul_ms_spread'], args.intra_threads,
                                       args.inter_threads)
     from alexnet_tf1.nn.cpu_kernels import KERNEL_CHOICES, avx512, chosen, cpu_kernels
+    bf16 = args.precision == 'bf16'
     from alexnet_tf1.nn.winograd import DIRECT_FLOPS
     if sess.graph.get_collection(DIRECT_FLOPS):
         notes.append('Winograd F(2x2,3x3) runs the 3x3 stride-1 convolutions: 2.25x fewer '
                      'multiplies; the FLOPs and the matmul share count the direct convolution')
     out.update({'xla': bool(args.xla), 'mixed_precision': bool(args.mixed_precision and args.on_gpu),
                 'mixed_precision_requested': bool(args.mixed_precision),
-                'data_format': args.data_format, 'notes': notes,
+                'data_format': args.data_format, 'notes': notes, 'precision': args.precision,
                 'cpu_kernels': 'n/a' if args.on_gpu else cpu_kernels(),
                 'cpu_avx512': None if args.on_gpu else avx512(),
                 'cpu_formulations': None if args.on_gpu else
-                [c for c in KERNEL_CHOICES if chosen(c)],
+                [c for c in KERNEL_CHOICES if chosen(c, bf16)],
                 'session_threads': {'intra_op': args.intra_threads, 'inter_op': args.inter_threads}})
     if args.profile or args.timeline:
         out['profile'] = profile_step(sess, train_fetch, train_feed, args.profile or 15,
@@ -236,14 +243,16 @@ def print_report(r):
     s = r['train_ms_spread']
     print(f"  ours train ms min/p25/p75/max: {s['min']:.1f} / {s['p25']:.1f} / {s['p75']:.1f} / "
           f"{s['max']:.1f}")
-    print(f"  machine: fp32 matmul {r['matmul_size']}^2 {r['machine_matmul_gflops']:.1f} GFLOP/s; "
+    print(f"  machine: {r.get('precision', 'fp32')} matmul {r['matmul_size']}^2 "
+          f"{r['machine_matmul_gflops']:.1f} GFLOP/s; "
           f"ours training reaches {r['train_fraction_of_matmul_peak']:.1%} of it "
           f"(training = 3x forward FLOPs)")
     from alexnet_tf1.bench.machine import line
     print('  ' + line(r['machine']))
     print(f"  peak RSS: ours {r['peak_rss_mb']:.0f} MB (before any Keras model was built), "
           f"whole run {r['process_peak_rss_mb']:.0f} MB")
-    print(f"  flags: xla {'on' if r['xla'] else 'off'}, mixed precision "
+    print(f"  flags: precision {r.get('precision', 'fp32')}, xla {'on' if r['xla'] else 'off'}, "
+          f"mixed precision "
           f"{'on' if r['mixed_precision'] else 'off'}, data format {r['data_format']}, "
           f"CPU kernels {r['cpu_kernels']} (ALEXNET_TF1_CPU_KERNELS)" +
           ('' if r.get('cpu_avx512') is None else
@@ -299,6 +308,9 @@ def main(argv=None):
     ap.add_argument('--xla', action='store_true', help='XLA: global_jit_level / jit_compile')
     ap.add_argument('--mixed-precision', action='store_true',
                     help='fp16 compute on a GPU (not applied on the CPU)')
+    ap.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'),
+                    help="ours' arithmetic (run_train.py's --precision); bf16 needs a CPU with "
+                         'AVX512_BF16 or AMX')
     ap.add_argument('--data-format', default='NHWC', type=str.upper, choices=('NHWC', 'NCHW'),
                     help='NCHW is valid on a GPU only')
     ap.add_argument('--no-keras', action='store_true', help='time our graph only')
@@ -325,12 +337,11 @@ def main(argv=None):
         # found out after the whole measurement otherwise
         ap.error(f'--timeline {args.timeline}: its directory does not exist')
     from alexnet_tf1 import models
-    from alexnet_tf1.devices import DeviceError
     if args.model not in models.MODELS:
         ap.error(f"unknown model {args.model!r}; choose from {', '.join(sorted(models.MODELS))}")
     try:
         r = run(args)
-    except (BenchError, DeviceError) as e:
+    except UserError as e:      # BenchError, DeviceError, cpu_kernels.PrecisionError
         print(f'error: {e}', file=sys.stderr)
         return 2
     if args.json:

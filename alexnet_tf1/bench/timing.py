@@ -48,7 +48,7 @@ def build_ours(name, config, placement, args, batch):
     from alexnet_tf1.bench import flops
     from alexnet_tf1.training import graph as graph_mod
     from alexnet_tf1.tf_compat import session, tf1
-    mg = graph_mod.build(config, placement)
+    mg = graph_mod.build(config, placement, precision=args.precision)
     sess = session(mg.graph, session_config(placement, args))
     with mg.graph.as_default():
         sess.run(tf1.global_variables_initializer())
@@ -71,7 +71,7 @@ def build_flipped(name, config, placement, args, batch, ours_graph):
     ours_ops = _op_types(ours_graph)
     out = []
     for choice in cpu_kernels.KERNEL_CHOICES:
-        on = cpu_kernels.chosen(choice)
+        on = cpu_kernels.chosen(choice, args.precision == 'bf16')
         with cpu_kernels.kernel_choices(**{choice: not on}):
             runner, sess, _, _ = build_ours(name, config, placement, args, batch)
         if _op_types(sess.graph) == ours_ops:
@@ -107,14 +107,17 @@ def build_keras(twin_name, config, args, batch):
     return runner
 
 
-def build_matmul(n, device, config):
-    """fp32 [n, n] x [n, n] of two variables (nothing to constant-fold), reduced to a scalar
-    so the fetch is cheap: (run(), FLOPs per run, the session)."""
+def build_matmul(n, device, config, precision='fp32'):
+    """[n, n] x [n, n] of two variables (nothing to constant-fold) in fp32 or bf16 (the
+    ceiling of ours in that precision), reduced to a scalar so the fetch is cheap: (run(),
+    FLOPs per run, the session)."""
     from alexnet_tf1.tf_compat import session, tf, tf1
+    from alexnet_tf1.training.graph import PRECISIONS
+    dtype = PRECISIONS[precision]
     g = tf.Graph()
     with g.as_default(), tf1.device(device):
-        a = tf1.get_variable('a', [n, n], tf.float32, tf1.random_normal_initializer())
-        b = tf1.get_variable('b', [n, n], tf.float32, tf1.random_normal_initializer())
+        a = tf1.get_variable('a', [n, n], dtype, tf1.random_normal_initializer())
+        b = tf1.get_variable('b', [n, n], dtype, tf1.random_normal_initializer())
         total = tf.reduce_sum(tf.matmul(a, b))
         init = tf1.global_variables_initializer()
     sess = session(g, config)

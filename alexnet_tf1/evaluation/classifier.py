@@ -6,6 +6,9 @@
     clf = Classifier.from_weights('vgg16_weights_tf_dim_ordering_tf_kernels.h5', 'vgg-d')
     z = clf.logits(batch)       # float32 [n, size, size, channels], already preprocessed
 
+precision='bf16' runs the model in bfloat16 (a CPU with AVX512_BF16 or AMX); a checkpoint's
+default is the precision its run trained in, published weights' fp32. The logits are fp32.
+
 "Already preprocessed" means RGB 0-255 crops minus a mean: a checkpoint of this project takes
 its data set's mean image; published weights take the mean that goes with them
 (`imagenet.mean_rgb(model)`, or the mean their fine-tuned checkpoint recorded).
@@ -21,30 +24,33 @@ from alexnet_tf1.weights import importers, imagenet
 
 
 class Classifier:
-    def __init__(self, g, sess, config, convention):
+    def __init__(self, g, sess, config, convention, precision='fp32'):
         self.g, self.sess, self.config, self.convention = g, sess, config, convention
+        self.precision = precision
 
     @classmethod
-    def from_checkpoint(cls, path, gpus='cpu'):
+    def from_checkpoint(cls, path, gpus='cpu', precision=None):
         """A checkpoint prefix or a train directory (its newest checkpoint)."""
         from alexnet_tf1.evaluation.evaluate import Restored
-        r = Restored(checkpoints.resolve(checkpoint=path), gpus)
+        r = Restored(checkpoints.resolve(checkpoint=path), gpus, precision=precision)
         mean = r.state.get('input_mean')
         return cls(r.g, r.sess, r.config, "RGB crops minus the training data's mean image"
-                   if not mean else f"RGB crops minus {imagenet.describe_mean(mean)}")
+                   if not mean else f"RGB crops minus {imagenet.describe_mean(mean)}",
+                   r.precision)
 
     @classmethod
-    def from_weights(cls, path, model, gpus='cpu', config=None):
+    def from_weights(cls, path, model, gpus='cpu', config=None, precision='fp32'):
         """A published file for `model` (importers.PUBLISHED): bvlc_alexnet.npy for 'alexnet',
         bvlc_reference_caffenet.npy for 'caffenet', bvlc_googlenet.npy for 'googlenet', a Keras
         VGG16 / VGG19 file for 'vgg-d' / 'vgg-e', a Keras InceptionV3 / InceptionResNetV2 file
         for 'inception-v3' / 'inception-resnet-v2' (RGB minus 127.5; the net scales by 1/127.5
         itself). The same loader as --init-from."""
         from alexnet_tf1.evaluation.evaluate import Restored
-        r = Restored.from_weights(path, model, gpus=gpus, config=config)
+        r = Restored.from_weights(path, model, gpus=gpus, config=config, precision=precision)
         if r.left:
             print(importers.describe_left(r.left), file=sys.stderr)
-        return cls(r.g, r.sess, r.config, f'RGB crops minus {imagenet.describe_mean(model)}')
+        return cls(r.g, r.sess, r.config, f'RGB crops minus {imagenet.describe_mean(model)}',
+                   r.precision)
 
     def logits(self, batch, batch_size=64):
         """Raw logits [n, num_classes] of a float32 NHWC batch, run in slices of batch_size."""

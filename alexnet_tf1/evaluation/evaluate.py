@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from alexnet_tf1 import devices, models
+from alexnet_tf1 import devices, models, options
 from alexnet_tf1.evaluation import figures
 from alexnet_tf1.training import checkpoints as ckpt_mod, graph as graph_mod
 from alexnet_tf1.weights import imagenet, importers
@@ -18,10 +18,13 @@ from alexnet_tf1.tf_compat import session, tf, tf1
 class Restored:
     """A model graph (inference only) with trained variables, on the given devices."""
 
-    def __init__(self, path, gpus='auto', expect_model=None, state=None):
-        """path: a checkpoint prefix; or, with `state` given, a published weight file."""
+    def __init__(self, path, gpus='auto', expect_model=None, state=None, precision=None):
+        """path: a checkpoint prefix; or, with `state` given, a published weight file.
+        precision: 'fp32' or 'bf16' (graph.build's); default the run's own, from its state."""
         self.path = path
         self.state = state or ckpt_mod.read_state(path)
+        self.precision = precision or options.kept_value(options.BY_NAME['precision'],
+                                                         self.state)
         self.left = []      # published weights: notes on layers left at their initialisation
         if expect_model and self.state['model'] != expect_model:
             raise ckpt_mod.CheckpointError(
@@ -29,15 +32,18 @@ class Restored:
         self.config = ModelConfig.from_dict(self.state['config'])
         spec = models.get(self.config.model)
         placement = devices.resolve(gpus, towers=spec.towers)
-        self.g = graph_mod.build(self.config, placement, train=False)
+        self.g = graph_mod.build(self.config, placement, train=False, precision=self.precision)
         self.dense = None
         with self.g.graph.as_default():
             if spec.build_dense:        # VGG's test-time net, same variables
                 with tf1.device(placement.towers[0]):
                     images = tf1.placeholder(tf.float32, [None, None, None, self.config.channels],
                                              'dense_images')
-                net = spec.build_dense(images, self.config, placement.towers)
-                self.dense = (images, tf.nn.softmax(net.logits, name='dense_probs'))
+                # in the graph's precision, as graph.build feeds its own net (no cast in fp32)
+                net = spec.build_dense(tf.cast(images, graph_mod.PRECISIONS[self.precision]),
+                                       self.config, placement.towers)
+                self.dense = (images, tf.nn.softmax(tf.cast(net.logits, tf.float32),
+                                                    name='dense_probs'))
             self.sess = session(self.g.graph, placement.session_config())
             if state is None:
                 try:
@@ -51,7 +57,8 @@ class Restored:
                 self.left = importers.load_into(self.sess, self.g.net, self.config, path)
 
     @classmethod
-    def from_weights(cls, path, model, num_classes=1000, gpus='auto', config=None, mean=None):
+    def from_weights(cls, path, model, num_classes=1000, gpus='auto', config=None, mean=None,
+                     precision='fp32'):
         """--init-from: a published file (importers.PUBLISHED), scored like a checkpoint. It
         takes RGB 0-255 minus the weights' own mean (weights/imagenet.py), or `mean` (a mean .npy)."""
         if model not in importers.PUBLISHED:
@@ -59,7 +66,8 @@ class Restored:
         config = config or importers.published_config(defaults_for(model,
                                                                    num_classes=num_classes))
         return cls(path, gpus, state={'model': model, 'config': config.to_dict(),
-                                      'global_step': 0, 'input_mean': mean or model})
+                                      'global_step': 0, 'input_mean': mean or model},
+                   precision=precision)
 
     def data(self, prepared):
         """The data set as this model takes it: with the published weights' mean in place
@@ -129,6 +137,7 @@ def evaluate(restored, prepared, batch_size=32, split='val'):
     seconds = time.perf_counter() - start
     result = {'model': restored.config.model, 'checkpoint': os.path.abspath(restored.path),
               'global_step': int(restored.state['global_step']), 'dataset': prepared.dataset,
+              'precision': getattr(restored, 'precision', 'fp32'),
               **scores(*probs),
               # all of it: reading, cropping, the net, the softmax average
               'eval_seconds': round(seconds, 3),

@@ -299,7 +299,7 @@ def _apply(layer, x, config, paper):
     if layer.kind == 'subsample':
         n = int(x.shape[-1])
         p = ops.variables([n], _Uniform(2.4 / 4), bias)
-        return act(4.0 * ops.avg_pool(x, 2, 2) * p['w'] + p['b']), p
+        return act(4.0 * ops.avg_pool(x, 2, 2) * ops.at(p['w'], x) + ops.at(p['b'], x)), p
     if layer.kind == 'maxpool':
         return ops.max_pool(x, 2, 2), None
     if layer.kind == 'fc':
@@ -314,6 +314,7 @@ def _apply(layer, x, config, paper):
             raise ValueError(f'lenet5 has {layer.units} RBF digit codes; num_classes is '
                              f'{config.num_classes} (use lenet5-relu for other class counts)')
         codes = tf.constant(bitmaps().reshape(layer.units, -1), name='codes')   # fixed, [10, 84]
+        x = tf.cast(x, tf.float32)      # the output layer: in fp32, as the logits are
         y = tf.reduce_sum(tf.square(x[:, None, :] - codes[None]), axis=-1, name='rbf')
         return y, None
     raise ValueError(f'unknown layer kind {layer.kind!r}')
@@ -334,7 +335,8 @@ def _partial_conv(layer, x, config, act):
     padded = tf.concat([p['w'], tf.zeros([k, k, 1])], axis=2)
     kernel = tf.reshape(tf.gather(padded, slot.ravel(), axis=2), [k, k, n_in, n_out],
                         name='masked_kernel')
-    y = tf.nn.bias_add(tf.nn.conv2d(x, kernel, [1, 1, 1, 1], 'VALID'), p['b'])
+    y = tf.nn.bias_add(tf.nn.conv2d(x, ops.at(kernel, x), [1, 1, 1, 1], 'VALID'),
+                       ops.at(p['b'], x))
     return act(y), p
 
 

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import os
 
+from alexnet_tf1.errors import UserError
 from alexnet_tf1.tf_compat import tf, tf1
 
 
@@ -30,10 +31,46 @@ def avx512():
     """Whether oneDNN runs its AVX-512 kernels here: the CPU has them (Linux' /proc/cpuinfo)
     and ONEDNN_MAX_CPU_ISA (oneDNN's own cap, also read by it) does not hold it to less.
     oneDNN's fastest formulation differs between the two (see conv and fc)."""
-    cap = (os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA') or 'ALL')
-    if not cap.strip().upper().startswith(('ALL', 'AVX512', 'AVX10')):
+    if not _onednn_cap().startswith(('ALL', 'AVX512', 'AVX10')):
         return False
     return _AVX512_CORE <= _cpu_flags()
+
+
+def _onednn_cap():
+    return (os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA')
+            or 'ALL').strip().upper()
+
+
+# oneDNN's ISAs (dnnl::cpu_isa) with bf16 arithmetic: AVX512_CORE_BF16 and every one above it
+_BF16_CAPS = ('ALL', 'AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX512_CORE_AMX', 'AVX10')
+
+
+class PrecisionError(UserError):
+    """--precision bf16 where it would only be slower; one line."""
+
+
+def bf16_missing():
+    """None when oneDNN runs bf16 arithmetic here: the CPU has AVX512_BF16 or AMX-BF16 and
+    ONEDNN_MAX_CPU_ISA lets oneDNN use them; else what stands in the way, in words. Without
+    them bf16 is converted to fp32 and back around fp32 arithmetic (TF's own kernels always
+    do), slower than fp32; under ONEDNN_MAX_CPU_ISA=AVX2 oneDNN has no bf16 convolution at
+    all (AlexNet's first step fails to create one)."""
+    if os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1').strip() in ('0', 'false', 'False'):
+        return 'this CPU (or TF_ENABLE_ONEDNN_OPTS=0)'
+    if not {'avx512_bf16', 'amx_bf16'} & _cpu_flags():
+        return 'this CPU'
+    cap = _onednn_cap()
+    if not cap.startswith(_BF16_CAPS):
+        return f'this CPU (or ONEDNN_MAX_CPU_ISA={cap})'
+    return None
+
+
+def check_bf16():
+    """PrecisionError unless bf16 arithmetic runs here (bf16_missing)."""
+    why = bf16_missing()
+    if why:
+        raise PrecisionError(f'--precision bf16: {why} has no bf16 arithmetic; bf16 would run '
+                             f'slower than fp32 here - train with --precision fp32')
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,10 +112,16 @@ def kernel_choices(**on):
         _forced.update(saved)
 
 
-def chosen(name):
-    """Whether graphs built now use the CPU formulation `name` (KERNEL_CHOICES): none with
-    ALEXNET_TF1_CPU_KERNELS=tf or without oneDNN, else kernel_choices' word or the ISA's rule."""
-    if cpu_kernels() == 'tf':
+# Off in bf16 whatever kernel_choices says. Winograd: its transforms' sums and differences
+# would each round to bf16's 8 bits, and it pays only on AVX2, where bf16 is refused anyway.
+FP32_ONLY = ('conv3x3_winograd',)
+
+
+def chosen(name, bf16=False):
+    """Whether graphs built now use the CPU formulation `name` (KERNEL_CHOICES) on maps of
+    bf16 (or fp32): none with ALEXNET_TF1_CPU_KERNELS=tf or without oneDNN, none of FP32_ONLY
+    in bf16, else kernel_choices' word or the ISA's rule."""
+    if cpu_kernels() == 'tf' or (bf16 and name in FP32_ONLY):
         return False
     if name in _forced:
         return bool(_forced[name])
@@ -87,7 +130,7 @@ def chosen(name):
 
 
 def on_cpu(x, choice):
-    return 'GPU' not in x.device.upper() and chosen(choice)
+    return 'GPU' not in x.device.upper() and chosen(choice, x.dtype.base_dtype == tf.bfloat16)
 
 
 @tf.RegisterGradient('Conv2DFilterGradNCHW')
@@ -149,23 +192,35 @@ def lrn_written_out(x, c, masks_relu=False):
     # b_i = a_i d_i^-beta, d_i = bias + alpha sum_{j in win(i)} a_j^2; the window is symmetric,
     # so dL/da_j = g_j d_j^-beta - 2 alpha beta a_j sum_{i in win(j)} g_i b_i / d_i.
     # The forward keeps only b and q = d^-1/2 for the backward (r = d^-beta from q, 1/d = q^2,
-    # a = b / r): the backward streams three maps instead of five (LRN is bound by memory)
+    # a = b / r): the backward streams three maps instead of five (LRN is bound by memory).
+    # bf16 maps are computed in fp32 all the same (in 8 bits the sum of squares would lose its
+    # small terms): the casts in and out fuse into XLA's loop; b is kept in bf16
+    dtype = x.dtype
+
     @tf.custom_gradient
-    def f(a):
+    def f(x):
+        a = _fp32(x)
         d = c.bias + c.alpha * _window_sum(a * a, c.depth_radius)
         q = tf.math.rsqrt(d)
-        b = a * _d_pow(q, c.beta)
+        b = tf.cast(a * _d_pow(q, c.beta), dtype)
 
         def grad(g):
+            g, b32 = _fp32(g), _fp32(b)
             r = _d_pow(q, c.beta)
-            da = g * r - (2 * c.alpha * c.beta) * (b / r) * _window_sum(g * b * q * q,
-                                                                        c.depth_radius)
+            da = g * r - (2 * c.alpha * c.beta) * (b32 / r) * _window_sum(g * b32 * q * q,
+                                                                          c.depth_radius)
             if masks_relu:      # x = ReLU(z): dL/dz = dL/da where a > 0 (b > 0 alike), else 0
-                da = tf.where(b > 0, da, tf.zeros_like(da))
+                da = tf.where(b32 > 0, da, tf.zeros_like(da))
+            da = tf.cast(da, dtype)
+            if masks_relu:
                 tf1.add_to_collection(RELU_MASKED, da)
             return da
         return b, grad
     return f(x)
+
+
+def _fp32(t):
+    return tf.cast(t, tf.float32)      # no op for an fp32 tensor
 
 
 def _d_pow(q, beta):

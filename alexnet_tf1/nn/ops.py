@@ -2,6 +2,11 @@
 
 Weights are registered in WEIGHT_DECAY so the loss adds their L2 term in one place; biases
 are not decayed (cuda-convnet and Caffe did not decay them either).
+
+Every layer computes in its input's dtype: a bf16 graph (graph.build's precision) feeds bf16
+maps, and the fp32 variables are cast to bf16 where a layer reads them (`at`), so their
+gradients, their updates and the checkpoints stay fp32. LRN and batch norm's statistics are
+computed in fp32 whatever the maps' dtype.
 """
 import copy
 import zlib
@@ -27,6 +32,14 @@ def name_seed(name):
 
 ACTIVATIONS = {'relu': tf.nn.relu, 'tanh': tf.nn.tanh}
 
+
+def at(v, x):
+    """Variable (or tensor) v in x's dtype; v itself when they agree, so an fp32 graph has no
+    casts at all."""
+    dtype = x.dtype.base_dtype
+    return v if v.dtype.base_dtype == dtype else tf.cast(v, dtype)
+
+
 def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
     """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n). p: {'w'} and,
     unless batch norm follows, {'b'}. relu: whether the neuron `act` follows (ACTIVATIONS)."""
@@ -44,16 +57,16 @@ def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
     if cpu_kernels.on_cpu(x, 'lrn_xla'):
         override['Relu'] = 'ReluUnlessMasked'
     with tf1.get_default_graph().gradient_override_map(override):
-        c = tf.nn.conv2d(x, p['w'], [1, stride, stride, 1], padding)
-        y = tf.nn.bias_add(c, p['b']) if 'b' in p else c
+        c = tf.nn.conv2d(x, at(p['w'], x), [1, stride, stride, 1], padding)
+        y = tf.nn.bias_add(c, at(p['b'], x)) if 'b' in p else c
         return ACTIVATIONS[act](y) if relu else y
 
 
 def fc(x, p, relu=True, act='relu'):
     override = {'MatMul': 'MatMulInputGradBatched'} if cpu_kernels.on_cpu(x, 'fc_batched') else {}
     with tf1.get_default_graph().gradient_override_map(override):
-        m = tf.matmul(x, p['w'])
-    y = tf.nn.bias_add(m, p['b'])
+        m = tf.matmul(x, at(p['w'], x))
+    y = tf.nn.bias_add(m, at(p['b'], x))
     return ACTIVATIONS[act](y) if relu else y
 
 
@@ -67,12 +80,12 @@ def lrn(x, c, left=None, right=None):
     On a GPU tf.nn.lrn (cuDNN's). On the CPU TF's LRN kernel reads and writes the tensor many
     times (its gradient alone took 8% of an AlexNet step); the same formula written out and
     compiled by XLA into one loop each way is 2-3x faster and equal to tf.nn.lrn to float
-    rounding (see cpu_kernels)."""
+    rounding (see cpu_kernels). Either way in fp32, also for bf16 maps (cast in and out)."""
     parts = [p for p in (left, x, right) if p is not None]
     joined = tf.concat(parts, -1) if len(parts) > 1 else x
     if not cpu_kernels.on_cpu(x, 'lrn_xla'):
-        y = tf.nn.lrn(joined, depth_radius=c.depth_radius, bias=c.bias, alpha=c.alpha,
-                      beta=c.beta)
+        y = at(tf.nn.lrn(tf.cast(joined, tf.float32), depth_radius=c.depth_radius, bias=c.bias,
+                         alpha=c.alpha, beta=c.beta), x)
     else:
         with tf.xla.experimental.jit_scope():
             y = cpu_kernels.lrn_written_out(joined, c, masks_relu=joined.op.type == 'Relu')
@@ -93,7 +106,9 @@ def dropout(x, rate, training):
     graph, and at rate 0 the mask keeps everything and the scale is exactly 1.
     The mask is a function of (this op's name, the global step): a run resumed from a
     checkpoint draws the masks the uninterrupted run drew (a stateful op would start its
-    sequence again in the new session).
+    sequence again in the new session). A bf16 map takes the mask an fp32 one would: drawn
+    in fp32 (a bf16 uniform would be another draw, and keep 1 - rate only to 8 bits), so a
+    bf16 run drops the units its fp32 twin drops.
     """
     if training is False or not rate:
         return x
@@ -101,10 +116,15 @@ def dropout(x, rate, training):
         rate = tf.where(training, tf.constant(rate, tf.float32), tf.constant(0.0, tf.float32))
     op_seed = name_seed(tf1.get_default_graph().get_name_scope() + '/dropout')
     step = tf1.get_collection(STEP_SEED)
-    if not step:            # a net built outside graph.build, without a step to key on
-        return tf.nn.dropout(x, rate=rate, seed=op_seed)
-    seed = tf.stack([tf.constant(op_seed, tf.int64), step[0]])
-    return tf.nn.experimental.stateless_dropout(x, rate=rate, seed=seed)
+
+    def drop(t):
+        if not step:            # a net built outside graph.build, without a step to key on
+            return tf.nn.dropout(t, rate=rate, seed=op_seed)
+        seed = tf.stack([tf.constant(op_seed, tf.int64), step[0]])
+        return tf.nn.experimental.stateless_dropout(t, rate=rate, seed=seed)
+    if x.dtype.base_dtype == tf.float32:
+        return drop(x)
+    return x * tf.cast(drop(tf.ones_like(x, tf.float32)), x.dtype)
 
 
 def flatten(x):
@@ -181,7 +201,8 @@ def _fused_batch_norm(x, training, beta, gamma, mean, var, decay, epsilon):
     """One FusedBatchNormV3 kernel each way (oneDNN's on the CPU, cuDNN's on a GPU), 7% faster
     per Inception-v3 step than moments + a chain of elementwise ops and their gradients; a
     `training` tensor chooses the kernel with tf.cond. Its batch variance is Bessel-corrected;
-    the averages take the biased one."""
+    the averages take the biased one. bf16 maps go in as they are: the kernel takes them with
+    fp32 scale, offset and statistics, and computes the statistics in fp32."""
     scale = gamma if gamma is not None else tf.ones_like(beta)
 
     def test():

@@ -4,15 +4,19 @@ With several replicas (placement.replicas) the fed batch is split across them, e
 builds the whole model over the same variables (replica 0 creates them, on its own tower
 devices), and the update sees the gradient of the mean loss over the whole batch, as one
 model on one big batch would get it; the weight-decay term is built once.
+
+precision 'bf16': the model computes in bfloat16 from the scaled input on (nn/ops.py casts
+the fp32 variables where it reads them), and its logits are cast back to fp32, so the softmax,
+the loss, the errors, weight decay and the update are fp32, as are the variables.
 """
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from alexnet_tf1 import models
 
 from alexnet_tf1.training import objective
 
-from alexnet_tf1.nn import ops
+from alexnet_tf1.nn import cpu_kernels, ops
 from alexnet_tf1.errors import UnknownName
 from alexnet_tf1.tf_compat import tf, tf1
 
@@ -37,8 +41,11 @@ class ModelGraph:
     replicas: int = 1
 
 
+PRECISIONS = {'fp32': tf.float32, 'bf16': tf.bfloat16}
+
+
 def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True, update=None,
-          device_fn=None, train_layers=None, lr_mult=None, step=None):
+          device_fn=None, train_layers=None, lr_mult=None, step=None, precision='fp32'):
     """update(grads_and_vars, lr, global_step) -> train op; default the paper's momentum step.
 
     device_fn: an outer device function the towers' devices merge into (cluster.py's
@@ -46,7 +53,12 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
     train_layers: the layers the update may change (fine-tuning); the others get no gradient,
     no momentum and are never written. lr_mult: {layer: (weights x, biases x)}, Caffe's
     lr_mult: that layer's step is the rate times it. step: objective.Step, the optimizer,
-    label smoothing and gradient clipping (default: the paper's momentum, none of the others)."""
+    label smoothing and gradient clipping (default: the paper's momentum, none of the others).
+    precision: 'fp32' or 'bf16' (module docstring); bf16 on a CPU without bf16 arithmetic is a
+    cpu_kernels.PrecisionError, raised before anything is built."""
+    dtype = PRECISIONS[precision]
+    if dtype == tf.bfloat16 and placement.kind == 'cpu':
+        cpu_kernels.check_bf16()
     step = step or objective.Step(momentum=momentum)
     graph = tf.Graph()
     replicas = placement.replicas
@@ -66,6 +78,8 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
                                                           name='step_seed'))
             scaled = images if config.input_scale == 1 else tf.multiply(
                 images, config.input_scale, name='scaled_images')
+            if dtype != tf.float32:
+                scaled = tf.cast(scaled, dtype, name='model_images')
             xs, ys = _split(scaled, labels, n)
         nets, xents, bn_updates = [], [], []
         for r, towers in enumerate(replicas):
@@ -74,6 +88,8 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
                 net = models.get(config.model).build(xs[r], config, towers,
                                                      training if train else False)
                 with tf1.device(towers[0]):
+                    if dtype != tf.float32:
+                        net = fp32_logits(net)
                     # a model may train on other logits than it predicts with (LeNet-5's RBF
                     # criterion) and add weighted auxiliary heads (GoogLeNet's, 0.3 each)
                     train_logits = getattr(net, 'loss_logits', None)
@@ -111,6 +127,20 @@ def build(config, placement, weight_decay=5e-4, momentum=0.9, seed=0, train=True
                     train_op = update(grads, lr, global_step)
     return ModelGraph(graph, images, labels, training, lr, nets[0], logits, probs, total, xent,
                       top1, top5, global_step, train_op, grads, n)
+
+
+def fp32_logits(net):
+    """The net with its logits (and the loss's, and the auxiliary heads') in fp32: cast from
+    a bf16 model's, as they are from an fp32 one's."""
+    def fp32(z, name):
+        return z if z.dtype == tf.float32 else tf.cast(z, tf.float32, name=name)
+    changes = {'logits': fp32(net.logits, 'logits_fp32')}
+    if getattr(net, 'loss_logits', None) is not None:
+        changes['loss_logits'] = fp32(net.loss_logits, 'loss_logits_fp32')
+    if getattr(net, 'aux_logits', ()):
+        changes['aux_logits'] = tuple((w, fp32(z, f'aux{i}_logits_fp32'))
+                                      for i, (w, z) in enumerate(net.aux_logits))
+    return replace(net, **changes)
 
 
 def layers_of(net):

@@ -30,8 +30,9 @@ class Trainer(Loop):
                  f"{self.batch}")
         print(f"training {self.cfg.model} on {self.prepared.dataset} ({self.n_train} images, "
               f"{self.cfg.num_classes} classes), towers on {where}, "
-              f"{batch}, {state['epochs']} epochs, preset {opts.preset}, "
-              f"train dir {self.train_dir}")
+              f"{batch}, {state['epochs']} epochs, preset {opts.preset}"
+              + (f", {state['precision']}" if state.get('precision', 'fp32') != 'fp32' else '')
+              + f", train dir {self.train_dir}")
         stop = _StopRequest()
         try:
             try:

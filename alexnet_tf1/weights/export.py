@@ -34,7 +34,7 @@ def export(checkpoint, out):
         raise UserError(f'{out}: {model} is written in its published layout, a {ext} file')
     if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
         raise UserError(f'{out}: its directory does not exist')
-    r = Restored(prefix, 'cpu')
+    r = Restored(prefix, 'cpu', precision='fp32')      # the variables alone: fp32 in any run
     with r.g.graph.as_default():    # RGB -> BGR in the loaded variables; the checkpoint stays as it is
         towers = [k for k in r.g.net.params if k[0] == first]
         for key in towers:
