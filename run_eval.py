@@ -42,7 +42,7 @@ def parser():
     ap.add_argument('--mean', metavar='FILE.npy',
                     help="with --init-from: the mean image the weights were trained with (Caffe's "
                          'ilsvrc_2012_mean.npy, (3, 256, 256) BGR, or (H, W, 3) RGB); default the '
-                         "published per-channel mean (alexnet_tf1/published/means.txt)")
+                         "published per-channel mean (alexnet_tf1/weights/means.txt)")
     ap.add_argument('--gpus', default='auto')
     ap.add_argument('--precision', choices=('fp32', 'bf16'),
                     help="the model's arithmetic (bf16: a CPU with AVX512_BF16 or AMX); default "

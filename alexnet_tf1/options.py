@@ -262,6 +262,12 @@ def kept_value(o, state):
     return state.get(o.where, o.old)
 
 
+def kept(name, state):
+    """The value a run's saved state holds for the option called `name` (its `old` value
+    for a run saved before the option existed)."""
+    return kept_value(BY_NAME[name], state)
+
+
 def changed(given, state):
     """[(flag, given, kept)] for the recipe flags given that differ from the run resumed."""
     out = []

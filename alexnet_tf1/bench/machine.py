@@ -82,11 +82,10 @@ def onednn():
 def isa_path():
     """The kernels oneDNN runs here: 'AVX-512', 'AVX2' (the CPU's own, or held there by
     ONEDNN_MAX_CPU_ISA) or 'below AVX2'."""
-    from alexnet_tf1.nn.cpu_kernels import _cpu_flags, avx512
+    from alexnet_tf1.nn.cpu_kernels import _cpu_flags, avx512, onednn_cap
     if avx512():
         return 'AVX-512'
-    cap = (os.environ.get('ONEDNN_MAX_CPU_ISA') or 'ALL').strip().upper()
-    if 'avx2' in _cpu_flags() and (cap.startswith(('ALL', 'AVX2', 'AVX512', 'AVX10'))):
+    if 'avx2' in _cpu_flags() and onednn_cap().startswith(('ALL', 'AVX2', 'AVX512', 'AVX10')):
         return 'AVX2'
     return 'below AVX2'
 

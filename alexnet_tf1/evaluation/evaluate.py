@@ -23,8 +23,7 @@ class Restored:
         precision: 'fp32' or 'bf16' (graph.build's); default the run's own, from its state."""
         self.path = path
         self.state = state or ckpt_mod.read_state(path)
-        self.precision = precision or options.kept_value(options.BY_NAME['precision'],
-                                                         self.state)
+        self.precision = precision or options.kept('precision', self.state)
         self.left = []      # published weights: notes on layers left at their initialisation
         if expect_model and self.state['model'] != expect_model:
             raise ckpt_mod.CheckpointError(
@@ -46,12 +45,7 @@ class Restored:
                                                     name='dense_probs'))
             self.sess = session(self.g.graph, placement.session_config())
             if state is None:
-                try:
-                    tf1.train.Saver().restore(self.sess, path)
-                except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
-                    if not ckpt_mod.other_layout(e):
-                        raise
-                    raise ckpt_mod.not_this_graph(path, e) from None
+                ckpt_mod.restore(tf1.train.Saver(), self.sess, path)
             else:
                 self.sess.run(tf1.global_variables_initializer())
                 self.left = importers.load_into(self.sess, self.g.net, self.config, path)
@@ -104,7 +98,7 @@ def topk_errors(probs, labels, k=5):
 def n_crops(state):
     """10 (the paper's corners and centre, and their mirrors), or 5 for a model trained
     without mirrored images (digits): a mirrored digit is not the digit."""
-    return 10 if state.get('flip', True) else 5
+    return 10 if options.kept('flip', state) else 5
 
 
 def crop_probs(restored, prepared, batch_size=32, split='val'):

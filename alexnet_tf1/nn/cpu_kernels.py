@@ -19,7 +19,7 @@ def cpu_kernels():
     gradients in NCHW, on AVX-512 fc input gradients as a batched matmul) or TF's own kernels
     everywhere. Either way the numbers are the same to float rounding. Without oneDNN
     (TF_ENABLE_ONEDNN_OPTS=0) TF's CPU filter gradient has no NCHW form: 'tf'."""
-    if os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1').strip() in ('0', 'false', 'False'):
+    if onednn_off():
         return 'tf'
     return 'tf' if os.environ.get('ALEXNET_TF1_CPU_KERNELS', '').strip().lower() == 'tf' else 'ours'
 
@@ -31,12 +31,18 @@ def avx512():
     """Whether oneDNN runs its AVX-512 kernels here: the CPU has them (Linux' /proc/cpuinfo)
     and ONEDNN_MAX_CPU_ISA (oneDNN's own cap, also read by it) does not hold it to less.
     oneDNN's fastest formulation differs between the two (see conv and fc)."""
-    if not _onednn_cap().startswith(('ALL', 'AVX512', 'AVX10')):
+    if not onednn_cap().startswith(('ALL', 'AVX512', 'AVX10')):
         return False
     return _AVX512_CORE <= _cpu_flags()
 
 
-def _onednn_cap():
+def onednn_off():
+    """Whether TF runs without oneDNN (TF_ENABLE_ONEDNN_OPTS=0)."""
+    return os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1').strip() in ('0', 'false', 'False')
+
+
+def onednn_cap():
+    """oneDNN's own ISA cap (ONEDNN_MAX_CPU_ISA, or its older name), upper case; 'ALL' if none."""
     return (os.environ.get('ONEDNN_MAX_CPU_ISA') or os.environ.get('DNNL_MAX_CPU_ISA')
             or 'ALL').strip().upper()
 
@@ -55,11 +61,11 @@ def bf16_missing():
     them bf16 is converted to fp32 and back around fp32 arithmetic (TF's own kernels always
     do), slower than fp32; under ONEDNN_MAX_CPU_ISA=AVX2 oneDNN has no bf16 convolution at
     all (AlexNet's first step fails to create one)."""
-    if os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1').strip() in ('0', 'false', 'False'):
+    if onednn_off():
         return 'this CPU (or TF_ENABLE_ONEDNN_OPTS=0)'
     if not {'avx512_bf16', 'amx_bf16'} & _cpu_flags():
         return 'this CPU'
-    cap = _onednn_cap()
+    cap = onednn_cap()
     if not cap.startswith(_BF16_CAPS):
         return f'this CPU (or ONEDNN_MAX_CPU_ISA={cap})'
     return None

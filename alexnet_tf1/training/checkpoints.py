@@ -40,20 +40,23 @@ def all_damaged(train_dir):
                            f'(the old run is renamed, not deleted)')
 
 
-def not_this_graph(path, err):
-    """The one-line error for a checkpoint that reads but holds other variables or shapes than
-    the graph built for it (another model's layout, or a file from outside this project)."""
-    text = str(getattr(err, 'message', err))
-    found = re.search(r'Key (\S+) not found in checkpoint', text)
-    what = (f'it has no {found.group(1)}' if found else
-            next((ln.strip() for ln in text.splitlines() if 'shape' in ln.lower()), 'other shapes'))
-    return CheckpointError(f'{path} does not fit the graph built for it: {what}')
+class OtherGraph(CheckpointError):
+    """A checkpoint that reads but holds other variables or shapes than the graph built for it
+    (another model's layout, or a file from outside this project); the message is one line."""
 
 
-def other_layout(err):
-    """Whether a Saver's error says the file lacks a variable or has another shape for it."""
-    text = str(getattr(err, 'message', err))
-    return 'not found in checkpoint' in text or 'shape' in text.lower()
+def restore(saver, sess, path):
+    """saver.restore, with a checkpoint of another graph's variables as OtherGraph."""
+    try:
+        saver.restore(sess, path)
+    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
+        text = str(getattr(e, 'message', e))
+        found = re.search(r'Key (\S+) not found in checkpoint', text)
+        shape = next((ln.strip() for ln in text.splitlines() if 'shape' in ln.lower()), None)
+        if not (found or shape):
+            raise
+        what = f'it has no {found.group(1)}' if found else shape
+        raise OtherGraph(f'{path} does not fit the graph built for it: {what}') from None
 
 
 def candidates(train_dir):
@@ -152,12 +155,9 @@ class Checkpoints:
             try:
                 state = read_state(path)
                 with self.graph.as_default():
-                    self.saver.restore(sess, path)
-            except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as e:
-                if other_layout(e):     # readable, but not this graph's: no older one would be
-                    raise not_this_graph(path, e) from None
-                print(f'warning: skipping damaged checkpoint {path} ({type(e).__name__})')
-                continue
+                    restore(self.saver, sess, path)
+            except OtherGraph:      # readable, but not this graph's: no older one would be
+                raise
             except (CheckpointError, tf.errors.OpError, ValueError, IndexError) as e:
                 print(f'warning: skipping damaged checkpoint {path} ({type(e).__name__})')
                 continue

@@ -35,7 +35,7 @@ def run_batches(prepared, state, crop, batch, task=0, epoch=0, start=0):
     """Process `task`'s pass `epoch` over the training set from batch `start`: its shuffle,
     crops, flips and lighting drawn from the run's seed + task, so a cluster's workers see
     different batches (one machine is task 0)."""
-    whole = state.get('crop', True) is False       # --no-crop: the whole picture, scaled
+    whole = not options.kept('crop', state)     # --no-crop: the whole picture, scaled
     return pipeline.train_batches(
         prepared, batch, crop=None if whole else crop, seed=state['seed'] + task, epoch=epoch,
         start_batch=start, resize=crop if whole else None, **options.handed('data', state))

@@ -3,6 +3,7 @@
 import signal
 import sys
 
+from alexnet_tf1 import options
 from alexnet_tf1.training.loop import Loop
 from alexnet_tf1.training.start import Diverged, setup
 from alexnet_tf1.tf_compat import session
@@ -31,7 +32,7 @@ class Trainer(Loop):
         print(f"training {self.cfg.model} on {self.prepared.dataset} ({self.n_train} images, "
               f"{self.cfg.num_classes} classes), towers on {where}, "
               f"{batch}, {state['epochs']} epochs, preset {opts.preset}"
-              + (f", {state['precision']}" if state.get('precision', 'fp32') != 'fp32' else '')
+              + ('' if options.kept('precision', state) == 'fp32' else f", {state['precision']}")
               + f", train dir {self.train_dir}")
         stop = _StopRequest()
         try:
