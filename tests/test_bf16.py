@@ -38,24 +38,35 @@ def _dtypes(op):
     return {v.type for v in op.node_def.attr.values()}
 
 
-@pytest.mark.parametrize('flags, env, why', [
-    ('avx512f avx512_bf16 amx_bf16', {}, None),
-    ('avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'AVX2'}, 'ONEDNN_MAX_CPU_ISA=AVX2'),
-    ('avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'avx512_core'},
-     'ONEDNN_MAX_CPU_ISA=AVX512_CORE'),
-    ('avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'avx512_core_vnni'},
-     'ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI'),
-    ('avx512f avx512_bf16', {'ONEDNN_MAX_CPU_ISA': 'AVX512_CORE_BF16'}, None),
-    ('avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'AVX512_CORE_AMX'}, None),
-    ('avx512f avx512bw avx512vl avx512dq', {}, 'this CPU'),       # AVX-512 without BF16
-    ('avx512f avx512_bf16', {'TF_ENABLE_ONEDNN_OPTS': '0'}, 'TF_ENABLE_ONEDNN_OPTS=0'),
+@pytest.mark.parametrize('vendor, flags, env, path, why', [
+    ('GenuineIntel', 'avx512f avx512_bf16 amx_bf16', {}, 'amx', None),
+    ('GenuineIntel', 'avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'AVX2'}, None,
+     'this CPU (or ONEDNN_MAX_CPU_ISA=AVX2) has no bf16'),
+    ('GenuineIntel', 'avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'avx512_core'}, None,
+     'ONEDNN_MAX_CPU_ISA=AVX512_CORE)'),
+    ('GenuineIntel', 'avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'avx512_core_vnni'},
+     None, 'ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI'),
+    # an AMX Xeon held to its AVX512_BF16, and Cooper Lake: bf16 there ran slower than fp32
+    ('GenuineIntel', 'avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'AVX512_CORE_BF16'},
+     'avx512_bf16', 'Intel CPU has bf16 arithmetic without AMX (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16)'),
+    ('GenuineIntel', 'avx512f avx512_bf16', {}, 'avx512_bf16', 'Intel CPU has bf16 arithmetic without AMX,'),
+    ('AuthenticAMD', 'avx512f avx512_bf16', {}, 'avx512_bf16', None),       # Zen 4, Zen 5
+    ('AuthenticAMD', 'avx512f avx512_bf16', {'ONEDNN_MAX_CPU_ISA': 'AVX512_CORE_AMX'},
+     'avx512_bf16', None),
+    ('GenuineIntel', 'avx512f avx512_bf16 amx_bf16', {'ONEDNN_MAX_CPU_ISA': 'AVX512_CORE_AMX'},
+     'amx', None),
+    ('AuthenticAMD', 'avx512f avx512bw avx512vl avx512dq', {}, None, 'this CPU has no bf16'),
+    ('AuthenticAMD', 'avx512f avx512_bf16', {'TF_ENABLE_ONEDNN_OPTS': '0'}, None,
+     'TF_ENABLE_ONEDNN_OPTS=0'),
 ])
-def test_bf16_needs_the_cpu_flags_and_onednns_cap_to_allow_it(flags, env, why, monkeypatch):
+def test_bf16_needs_a_bf16_path_faster_than_fp32(vendor, flags, env, path, why, monkeypatch):
     monkeypatch.setattr(cpu_kernels, '_cpu_flags', lambda: frozenset(flags.split()))
+    monkeypatch.setattr(cpu_kernels, '_cpu_vendor', lambda: vendor)
     for k in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA', 'TF_ENABLE_ONEDNN_OPTS'):
         monkeypatch.delenv(k, raising=False)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
+    assert cpu_kernels.bf16_path() == path
     got = cpu_kernels.bf16_missing()
     assert got is None if why is None else why in got
     placement = devices.resolve('cpu')
@@ -77,7 +88,7 @@ def test_bf16_under_an_avx2_cap_is_one_line_exit_2_and_writes_nothing(command, t
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.strip().splitlines() == [
         'error: --precision bf16: this CPU (or ONEDNN_MAX_CPU_ISA=AVX2) has no bf16 arithmetic; '
-        'bf16 would run slower than fp32 here - train with --precision fp32']
+        'bf16 would run slower than fp32 here - use --precision fp32']
     assert not os.path.exists(td) or not os.listdir(td)
 
 

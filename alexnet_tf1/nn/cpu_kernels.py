@@ -55,40 +55,73 @@ class PrecisionError(UserError):
     """--precision bf16 where it would only be slower; one line."""
 
 
-def bf16_missing():
-    """None when oneDNN runs bf16 arithmetic here: the CPU has AVX512_BF16 or AMX-BF16 and
-    ONEDNN_MAX_CPU_ISA lets oneDNN use them; else what stands in the way, in words. Without
-    them bf16 is converted to fp32 and back around fp32 arithmetic (TF's own kernels always
-    do), slower than fp32; under ONEDNN_MAX_CPU_ISA=AVX2 oneDNN has no bf16 convolution at
-    all (AlexNet's first step fails to create one)."""
+def bf16_path():
+    """Which bf16 arithmetic oneDNN runs here: 'amx' (AMX-BF16 tile multiplies), 'avx512_bf16'
+    (the AVX512_BF16 dot products) or None (the CPU has neither, oneDNN is off, or
+    ONEDNN_MAX_CPU_ISA holds it below them)."""
     if onednn_off():
-        return 'this CPU (or TF_ENABLE_ONEDNN_OPTS=0)'
-    if not {'avx512_bf16', 'amx_bf16'} & _cpu_flags():
-        return 'this CPU'
-    cap = onednn_cap()
-    if not cap.startswith(_BF16_CAPS):
-        return f'this CPU (or ONEDNN_MAX_CPU_ISA={cap})'
+        return None
+    flags, cap = _cpu_flags(), onednn_cap()
+    if 'amx_bf16' in flags and (cap == 'ALL' or '_AMX' in cap):
+        return 'amx'
+    if 'avx512_bf16' in flags and cap.startswith(_BF16_CAPS):
+        return 'avx512_bf16'
+    return None
+
+
+def bf16_missing():
+    """None when bf16 runs faster than fp32 here; else why not, in words. Without a bf16 path
+    bf16 is converted to fp32 and back around fp32 arithmetic (TF's own kernels always do);
+    under ONEDNN_MAX_CPU_ISA=AVX2 oneDNN has no bf16 convolution at all. On an Intel CPU
+    AVX512_BF16 without AMX (Cooper Lake, or an AMX Xeon capped at AVX512_CORE_BF16) is
+    slower than fp32 too: a Xeon held there ran the bf16 matmul at 0.56x fp32's and AlexNet's
+    step at 0.68x (docs/performance.md). AMD's AVX512_BF16 (Zen 4, Zen 5) is let through."""
+    path = bf16_path()
+    if path is None:
+        if onednn_off():
+            return 'this CPU (or TF_ENABLE_ONEDNN_OPTS=0) has no bf16 arithmetic'
+        cap = onednn_cap()
+        has_it = {'avx512_bf16', 'amx_bf16'} & _cpu_flags()
+        held = f' (or ONEDNN_MAX_CPU_ISA={cap})' if has_it else ''
+        return f'this CPU{held} has no bf16 arithmetic'
+    if path == 'avx512_bf16' and _cpu_vendor() == 'GenuineIntel':
+        cap = onednn_cap()
+        held = '' if cap == 'ALL' else f' (ONEDNN_MAX_CPU_ISA={cap})'
+        return f'this Intel CPU has bf16 arithmetic without AMX{held}, no faster than its fp32'
     return None
 
 
 def check_bf16():
-    """PrecisionError unless bf16 arithmetic runs here (bf16_missing)."""
+    """PrecisionError unless bf16 runs faster than fp32 here (bf16_missing)."""
     why = bf16_missing()
     if why:
-        raise PrecisionError(f'--precision bf16: {why} has no bf16 arithmetic; bf16 would run '
-                             f'slower than fp32 here - train with --precision fp32')
+        raise PrecisionError(f'--precision bf16: {why}; bf16 would run slower than fp32 here '
+                             f'- use --precision fp32')
+
+
+def _cpu_flags():
+    return frozenset(_cpuinfo().get('flags', '').split())
+
+
+def _cpu_vendor():
+    """'GenuineIntel', 'AuthenticAMD', ... ('' where /proc/cpuinfo does not say)."""
+    return _cpuinfo().get('vendor_id', '').strip()
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu_flags():
+def _cpuinfo():
+    """The first processor's fields of Linux' /proc/cpuinfo ({} elsewhere)."""
+    fields = {}
     try:
         with open('/proc/cpuinfo') as f:
             for line in f:
-                if line.startswith('flags'):
-                    return frozenset(line.split(':', 1)[1].split())
+                if not line.strip():
+                    break
+                key, _, value = line.partition(':')
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return frozenset()
+    return fields
 
 
 # The CPU formulations below whose worth depends on the ISA, each measured against TF's own
