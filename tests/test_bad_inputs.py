@@ -20,7 +20,7 @@ import pytest
 
 import run_eval
 import run_train
-from alexnet_tf1.bench import precision as bench_precision, report as bench
+from alexnet_tf1.bench import report as bench
 from alexnet_tf1.experiments import paper as experiments, seeds as matrix
 from alexnet_tf1.weights import export
 from alexnet_tf1.models import summary
@@ -103,10 +103,8 @@ def world(tmp_path_factory):
 
 T, E, P = 'run_train', 'run_eval', 'prepare'
 X, XP, B, S, M = 'experiments', 'export', 'bench', 'summary', 'matrix'
-BP = 'bench.precision'
 MAINS = {T: run_train.main, E: run_eval.main, P: prepare.main, X: experiments.main,
-         XP: export.main, B: bench.main, S: summary.main, M: matrix.main,
-         BP: bench_precision.main}
+         XP: export.main, B: bench.main, S: summary.main, M: matrix.main}
 RESUME = ['--train-dir', '{run}']       # the tiny run: alexnet, 2 classes, 1 epoch done
 GOOD = '{root}/good.png'
 
@@ -226,9 +224,6 @@ CASES = [
     (B, ['--gpus', 'cpu', '--data-images', '0'], '--data-images'),
     (B, ['--gpus', 'cpu', '--intra-threads', '-1'], '--intra-threads'),
     (B, ['--gpus', 'cpu', '--timeline', '{root}/nowhere/step.json'], 'nowhere'),
-    # python -m alexnet_tf1.bench.precision
-    (BP, ['--model', 'nosuchnet'], 'nosuchnet'),
-    (BP, ['--batch-size', '0'], '--batch-size'),
     # python -m alexnet_tf1.models.summary
     (S, ['--model', 'nosuchnet'], '--model'),
     (S, ['--gpus', 'fast'], "'fast'"),
@@ -282,7 +277,6 @@ def test_bad_invocation_is_one_line_naming_the_culprit_and_touches_nothing(
     monkeypatch.setattr(experiments, '_run', never('starting an arm'))
     monkeypatch.setattr(matrix, '_timed', never('starting a run'))
     monkeypatch.setattr(bench, 'build_ours', never('building the benchmarked graph'))
-    monkeypatch.setattr(bench_precision.timing, 'build_ours', never('building the timed graphs'))
     monkeypatch.setattr(summary, 'graph', types.SimpleNamespace(build=never('building the graph')))
     w = dict(world, fresh=str(tmp_path / 'fresh'))
     before = snapshot(w['root'])

@@ -261,7 +261,8 @@ def _first_model_name():
     ('GenuineIntel', '6', '143', None)])
 def test_cpu_id_names_the_amd_core_the_model_name_hides(vendor, family, model, core, monkeypatch):
     from alexnet_tf1.bench import machine
-    monkeypatch.setattr(machine, '_cpuinfo_fields', lambda *names: {
+    from alexnet_tf1.nn import cpu_kernels
+    monkeypatch.setattr(cpu_kernels, 'cpuinfo', lambda: {
         'vendor_id': vendor, 'cpu family': family, 'model': model})
     assert machine.cpu_id() == {'vendor': vendor, 'family': int(family), 'model': int(model),
                                 'core': core}
@@ -287,6 +288,32 @@ def test_onednn_reports_the_isa_path_we_name(monkeypatch):
     assert re.fullmatch(r'\d+\.\d+(\.\d+)?', d['version'])
     assert 'AVX2' in d['isa'] and 'AVX-512' not in d['isa']
     assert d['threads'] >= 1
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/cpuinfo'), reason='reads /proc/cpuinfo')
+@pytest.mark.parametrize('cap', ['ALL', 'AVX512_CORE_BF16'])
+def test_onednn_reports_the_bf16_path_we_name(cap, monkeypatch):
+    # oneDNN's verbose ISA line says 'bfloat16' where it has bf16 arithmetic, 'AMX with
+    # bfloat16' where that runs on the tiles
+    from alexnet_tf1.bench import machine
+    if 'avx512_bf16' not in _cpu_flags():
+        pytest.skip('no AVX512_BF16 on this CPU')
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', cap)
+    machine.onednn.cache_clear()
+    try:
+        isa = machine.onednn()['isa']
+    finally:
+        machine.onednn.cache_clear()
+    assert 'bfloat16' in isa
+    want = 'AMX' if 'AMX with bfloat16' in isa else 'AVX512_BF16'
+    assert machine.bf16_path() == want
+    assert machine.line(dict(_MACHINE, bf16_path=machine.bf16_path())).count(f'bf16 path {want} ') == 1
+
+
+_MACHINE = {'cpu_model': 'CPU', 'cpu_id': None, 'logical_cpus': 2, 'isa_path': 'AVX-512',
+            'onednn_version': '3', 'onednn_isa': 'isa', 'onednn_threads': 2, 'tensorflow': '2',
+            'tf_intra_op_threads': 2, 'tf_inter_op_threads': 2, 'others_busy_before': 0.0,
+            'matmul_interquartile_spread': 0.01, 'other_load': False}
 
 
 def test_nchw_on_cpu_is_refused_in_one_line(capsys):

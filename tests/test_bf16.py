@@ -22,6 +22,7 @@ from alexnet_tf1.config import PAPER_LRN, ModelConfig, defaults_for
 from alexnet_tf1.evaluation import evaluate
 from alexnet_tf1.evaluation.classifier import Classifier
 from alexnet_tf1.nn import cpu_kernels, ops
+from alexnet_tf1.nn.ops import at
 from alexnet_tf1.training import checkpoints, graph
 from alexnet_tf1.tf_compat import session, tf, tf1
 from random_checkpoint import random_checkpoint
@@ -159,6 +160,14 @@ FORMULATIONS = [
     ('fc_batched', ops.fc, (6, 40), (40, 7), _batched_matmul, (1, 0)),
     ('conv3x3_winograd', lambda x, p: ops.conv(x, p), (2, 6, 6, 5), (3, 3, 5, 8), _winograd,
      (0, 0)),       # cpu_kernels.FP32_ONLY: TF's convolution in bf16 whatever is asked
+    ('conv_pad_apart', lambda x, p: ops.conv(x, p, 2, 3), (2, 13, 13, 3), (7, 7, 3, 4),
+     lambda op: op.type == 'Pad', (1, 0)),
+    ('conv_covering_matmul', lambda x, p: ops.conv(x, p, 1, 'VALID'), (3, 5, 5, 4),
+     (5, 5, 4, 6), lambda op: op.type.startswith('Conv2D'), (0, 3)),
+    ('conv1x1_matmul', lambda x, p: ops.conv(x, {'w': p['w']}, relu=False) + at(p['b'], x),
+     (2, 6, 6, 8), (1, 1, 8, 5), lambda op: op.type.startswith('Conv2D'), (0, 3)),
+    ('relu_xla', lambda x, p: ops.relu(ops.conv(x, p, relu=False)), (2, 6, 6, 3), (3, 3, 3, 4),
+     lambda op: op.type == 'Relu' and '_XlaScope' in op.node_def.attr, (1, 0)),
 ]
 
 

@@ -58,13 +58,13 @@ class LRN(layers.Layer):
 class _Kit:
     """The layer helpers a twin builder uses: init, decay, dtype policy and data format."""
 
-    def __init__(self, config, weight_decay, mixed_precision, data_format, init='normal'):
+    def __init__(self, config, weight_decay, policy, data_format, init='normal'):
         self.config = config
         if getattr(config, 'init', 'paper') == 'glorot':
             init = 'glorot'
         self.init = init
         self.fmt = data_format
-        self.dtype = 'mixed_float16' if mixed_precision else None
+        self.dtype = policy             # None, 'mixed_float16' or 'mixed_bfloat16'
         self.decay = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
 
     def _common(self, bias):
@@ -229,16 +229,22 @@ def _application(kit, name):
     itself, not a rebuild), at the config's size and classes, logits out. It has no auxiliary
     head; ours trains v3's (0.4 x its loss), about 1% more work."""
     c = kit.config
-    return getattr(keras.applications, name)(
-        weights=None, input_shape=(c.input_size, c.input_size, c.channels),
-        classes=c.num_classes, classifier_activation=None)
+    before = keras.config.dtype_policy()
+    # its layers take Keras' global policy; the logits stay in it too (Keras' losses cast to fp32)
+    keras.config.set_dtype_policy(kit.dtype or 'float32')
+    try:
+        return getattr(keras.applications, name)(
+            weights=None, input_shape=(c.input_size, c.input_size, c.channels),
+            classes=c.num_classes, classifier_activation=None)
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
-def _compile(model, xla=False, lr=0.01, momentum=0.9, mixed_precision=False):
+def _compile(model, xla=False, lr=0.01, momentum=0.9, policy=None):
     n_out = len(model.outputs)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     optimizer = keras.optimizers.SGD(learning_rate=lr, momentum=momentum)
-    if mixed_precision:             # per-layer policies: compile() would not add loss scaling
+    if policy == 'mixed_float16':   # per-layer policies: compile() would not add loss scaling
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer,
                   loss=loss if n_out == 1 else [loss] * n_out,
@@ -251,13 +257,15 @@ def _compile(model, xla=False, lr=0.01, momentum=0.9, mixed_precision=False):
 
 
 def _twin(build, model, init='normal'):
-    def make(config=None, *, weight_decay=5e-4, xla=False, mixed_precision=False,
+    def make(config=None, *, weight_decay=5e-4, xla=False, policy=None,
              data_format='channels_last', lr=0.01, momentum=0.9):
         """A compiled Keras twin. config: ModelConfig (sizes, LRN, init, dropout); default:
-        the model's own defaults."""
+        the model's own defaults. policy: Keras' dtype policy for the layers, None (fp32),
+        'mixed_float16' (with loss scaling, for a GPU) or 'mixed_bfloat16' (no scaling needed:
+        bf16 has fp32's exponent range)."""
         config = config or default_config(model)
-        kit = _Kit(config, weight_decay, mixed_precision, data_format, init)
-        return _compile(build(kit), xla, lr, momentum, mixed_precision)
+        kit = _Kit(config, weight_decay, policy, data_format, init)
+        return _compile(build(kit), xla, lr, momentum, policy)
     make.__name__ = model.replace('-', '_')
     return make
 

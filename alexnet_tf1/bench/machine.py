@@ -14,28 +14,12 @@ _PROBE = 'import tensorflow as tf; tf.matmul(tf.ones((64, 64)), tf.ones((64, 64)
 
 
 def cpu_model():
-    name = _cpuinfo_fields('model name').get('model name')
+    from alexnet_tf1.nn.cpu_kernels import cpuinfo
+    name = cpuinfo().get('model name')
     if name:
         return name
     import platform
     return platform.processor() or platform.machine()
-
-
-def _cpuinfo_fields(*names):
-    """{name: value} of the first CPU's /proc/cpuinfo block, for those of `names` it has."""
-    out = {}
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if not line.strip() and out:
-                    break       # the first CPU's block is enough
-                key, _, value = line.partition(':')
-                key = key.strip()
-                if key in names and key not in out:
-                    out[key] = value.strip()
-    except OSError:
-        pass
-    return out
 
 
 # AMD's families by core (AMD's own family/model tables); "AMD EPYC" alone names all of them
@@ -47,7 +31,8 @@ def cpu_id():
     /proc/cpuinfo; None elsewhere), and for AMD the core generation they name, since a cloud
     CPU's model name ('AMD EPYC') is the same on Zen 3, 4 and 5, whose AVX-512 differs (none,
     256-bit halves, full width)."""
-    f = _cpuinfo_fields('vendor_id', 'cpu family', 'model')
+    from alexnet_tf1.nn.cpu_kernels import cpuinfo
+    f = cpuinfo()
     family = int(f['cpu family']) if f.get('cpu family', '').isdigit() else None
     model = int(f['model']) if f.get('model', '').isdigit() else None
     core = None
@@ -110,6 +95,12 @@ def others_busy(seconds=0.5):
     return round(1 - (idle1 - idle0) / total, 3) if total > 0 else None
 
 
+def bf16_path():
+    """The bf16 arithmetic oneDNN runs here: 'AMX', 'AVX512_BF16' or 'none'."""
+    from alexnet_tf1.nn.cpu_kernels import bf16_path as path
+    return {'amx': 'AMX', 'avx512_bf16': 'AVX512_BF16'}.get(path(), 'none')
+
+
 def describe(busy_before, matmul_spread, intra_threads=0, inter_threads=0):
     """The 'machine' entry of the bench's JSON. matmul_spread: {'median', 'p25', 'p75', ...}
     in ms; busy_before: others_busy() measured before the run."""
@@ -118,7 +109,8 @@ def describe(busy_before, matmul_spread, intra_threads=0, inter_threads=0):
     d = onednn()
     return {
         'cpu_model': cpu_model(), 'cpu_id': cpu_id(), 'logical_cpus': os.cpu_count(),
-        'isa_path': isa_path(), 'onednn_max_cpu_isa': os.environ.get('ONEDNN_MAX_CPU_ISA'),
+        'isa_path': isa_path(), 'bf16_path': bf16_path(),
+        'onednn_max_cpu_isa': os.environ.get('ONEDNN_MAX_CPU_ISA'),
         'onednn_version': d['version'], 'onednn_isa': d['isa'], 'onednn_threads': d['threads'],
         'tensorflow': tf.__version__,
         'tf_intra_op_threads': intra_threads or tf.config.threading.get_intra_op_parallelism_threads()
@@ -139,7 +131,7 @@ def line(m):
     ident = (f" ({c['core'] or c['vendor']}, family {c['family']} model {c['model']})"
              if c.get('family') is not None else '')
     return (f"machine: {m['cpu_model']}{ident}, {m['logical_cpus']} logical CPUs, ISA path "
-            f"{m['isa_path']} (oneDNN {m['onednn_version'] or '?'}: {m['onednn_isa'] or '?'}, "
+            f"{m['isa_path']}, bf16 path {m.get('bf16_path', '?')} (oneDNN {m['onednn_version'] or '?'}: {m['onednn_isa'] or '?'}, "
             f"{m['onednn_threads'] or '?'} threads), TF {m['tensorflow']} threads intra "
             f"{m['tf_intra_op_threads']} / inter {m['tf_inter_op_threads']}; other work: "
             f"{busy} of the CPUs busy before, matmul spread {m['matmul_interquartile_spread']:.1%}"

@@ -9,6 +9,7 @@ hits all of them alike. --kernels adds our graph once more per CPU formulation w
 depends on the ISA (cpu_kernels.KERNEL_CHOICES), that one flipped, to the same alternation. A
 measurement to read, never a pass/fail test.
 """
+import argparse
 import json
 import os
 import sys
@@ -35,8 +36,9 @@ def check_flags(args, placement):
                          'or pooling kernels on the CPU; use --data-format NHWC')
     notes = []
     if args.precision == 'bf16':
-        notes.append('bf16: ours computes in bfloat16 (fp32 variables, loss and update), the '
-                     'matmul ceiling is a bf16 matmul; the Keras twins run fp32')
+        notes.append('bf16: ours computes in bfloat16 (fp32 variables, loss and update) and is '
+                     'timed beside our fp32 graph; the Keras twins run mixed_bfloat16; shares '
+                     'are of the bf16 matmul')
     if args.xla:
         notes.append('xla: our session global_jit_level ON_1 (CPU auto-clustering via '
                      'TF_XLA_FLAGS=--tf_xla_cpu_global_jit), Keras compile(jit_compile=True)')
@@ -82,6 +84,11 @@ def run(args):
     ours_rss = peak_rss_mb()                # before anything else is built in this process
 
     runners = [ours]
+    if args.precision == 'bf16':            # what bf16 buys: our fp32 graph in the same rounds
+        fp32_args = argparse.Namespace(**{**vars(args), 'precision': 'fp32'})
+        ours_fp32, fp32_sess, _, _ = build_ours(args.model, config, placement, fp32_args, batch)
+        ours_fp32.name = 'ours_fp32'
+        runners.append(ours_fp32)
     flipped = []
     if args.kernels and not args.on_gpu:
         flipped = build_flipped(args.model, config, placement, args, batch, sess.graph)
@@ -99,13 +106,19 @@ def run(args):
                 twins[key] = r
                 runners.append(r)
     # the ceiling: TF's own thread counts, no XLA or rewrites, whatever ours runs with
-    matmul, mm_flops, mm_sess = build_matmul(args.matmul_size, placement.towers[0],
-                                             placement.session_config(), args.precision)
-    times, mm_times = measure(runners, matmul, args.steps, args.warmup)
+    matmuls, mm_sessions = {}, []
+    for precision in sorted({'fp32', args.precision}):
+        run_mm, mm_flops, mm_sess = build_matmul(args.matmul_size, placement.towers[0],
+                                                 placement.session_config(), precision)
+        matmuls[precision] = run_mm
+        mm_sessions.append(mm_sess)
+    times, mm_all = measure(runners, matmuls, args.steps, args.warmup)
+    mm_times = mm_all[args.precision]
 
     b = args.batch_size
     gf = ours.flops_per_image / 1e9
-    mm_gflops = mm_flops / 1e9 / float(np.median(mm_times))
+    ceilings = {p: round(mm_flops / 1e9 / float(np.median(t)), 1) for p, t in mm_all.items()}
+    mm_gflops = ceilings[args.precision]
     fwd, train = spread(times[('ours', 'forward')]), spread(times[('ours', 'train')])
     ips = b / (train['median'] / 1000)
     out = {
@@ -125,7 +138,17 @@ def run(args):
         'forward_fraction_of_matmul_peak': round(gf * b / (fwd['median'] / 1000) / mm_gflops, 3),
         'forward_ms_spread': fwd, 'train_ms_spread': train,
         'matmul_ms_spread': spread(mm_times),
+        'matmul_gflops_by_precision': ceilings,
     }
+    if args.precision == 'bf16':
+        f32f, f32t = spread(times[('ours_fp32', 'forward')]), spread(times[('ours_fp32', 'train')])
+        out.update({'fp32_forward_ms': f32f['median'], 'fp32_train_ms': f32t['median'],
+                    'fp32_train_images_per_s': round(b / (f32t['median'] / 1000), 1),
+                    'fp32_train_gflops': round(3 * gf * b / (f32t['median'] / 1000), 1),
+                    'fp32_train_fraction_of_fp32_matmul': round(
+                        3 * gf * b / (f32t['median'] / 1000) / ceilings['fp32'], 3),
+                    'train_speedup_vs_fp32': round(f32t['median'] / train['median'], 3),
+                    'forward_speedup_vs_fp32': round(f32f['median'] / fwd['median'], 3)})
     for key in ('keras', 'keras_one_tower'):
         r = twins.get(key)
         if r is None:
@@ -183,7 +206,8 @@ def run(args):
         out['profile'] = profile_step(sess, train_fetch, train_feed, args.profile or 15,
                                       args.timeline)
     sess.close()
-    mm_sess.close()
+    for other in mm_sessions + ([fp32_sess] if args.precision == 'bf16' else []):
+        other.close()
     for *_, flipped_sess in flipped:
         flipped_sess.close()
     if args.no_data:
@@ -214,7 +238,7 @@ def _kernel_choices(flipped, times, fwd, train):
 
 def _row(name, fwd, train, ips, gflops, frac):
     def f(v, fmt):
-        return format(v, fmt) if v is not None else '-'
+        return format(v, fmt) if v is not None else format('-', fmt.split('.')[0])
     return (f'  {name:<26} {f(fwd, ">10.1f")} {f(train, ">10.1f")} {f(ips, ">9.1f")} '
             f'{f(gflops, ">8.1f")} {f(frac, ">7.1%")}')
 
@@ -243,9 +267,16 @@ def print_report(r):
     s = r['train_ms_spread']
     print(f"  ours train ms min/p25/p75/max: {s['min']:.1f} / {s['p25']:.1f} / {s['p75']:.1f} / "
           f"{s['max']:.1f}")
-    print(f"  machine: {r.get('precision', 'fp32')} matmul {r['matmul_size']}^2 "
-          f"{r['machine_matmul_gflops']:.1f} GFLOP/s; "
-          f"ours training reaches {r['train_fraction_of_matmul_peak']:.1%} of it "
+    if r.get('fp32_train_ms') is not None:
+        print(_row('ours in fp32', r['fp32_forward_ms'], r['fp32_train_ms'],
+                   r['fp32_train_images_per_s'], r['fp32_train_gflops'],
+                   r['fp32_train_fraction_of_fp32_matmul']))
+        print(f"  {'':<26} bf16 is {r['forward_speedup_vs_fp32']:.2f}x forward, "
+              f"{r['train_speedup_vs_fp32']:.2f}x training (fp32's share is of the fp32 matmul)")
+    ceilings = ', '.join(f'{p} {g:.1f}' for p, g in
+                         sorted(r.get('matmul_gflops_by_precision', {}).items()))
+    print(f"  machine: matmul {r['matmul_size']}^2 GFLOP/s {ceilings}; ours training reaches "
+          f"{r['train_fraction_of_matmul_peak']:.1%} of the {r.get('precision', 'fp32')} one "
           f"(training = 3x forward FLOPs)")
     from alexnet_tf1.bench.machine import line
     print('  ' + line(r['machine']))
@@ -274,7 +305,7 @@ def print_report(r):
         print('  CPU formulations, each against the same graph with that one flipped (same run):'
               if k else '  CPU formulations: none in this graph (or TF kernels throughout)')
         for choice, c in k.items():
-            print(f"    {choice:<14} {c['ours']:>3} in ours: ours {c['train_speedup_vs_flipped']:.3f}x "
+            print(f"    {choice:<20} {c['ours']:>3} in ours: ours {c['train_speedup_vs_flipped']:.3f}x "
                   f"training ({r['train_ms']:.0f} vs {c['flipped_train_ms']:.0f} ms), "
                   f"{c['forward_speedup_vs_flipped']:.3f}x forward")
     d = r.get('data')

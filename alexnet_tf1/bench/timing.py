@@ -83,7 +83,8 @@ def build_flipped(name, config, placement, args, batch, ours_graph):
 
 
 def _op_types(graph):
-    return sorted(op.type for op in graph.get_operations())
+    # an op XLA compiles is the same type with a scope attribute (relu_xla)
+    return sorted((op.type, '_XlaScope' in op.node_def.attr) for op in graph.get_operations())
 
 
 def build_keras(twin_name, config, args, batch):
@@ -93,8 +94,9 @@ def build_keras(twin_name, config, args, batch):
     if make is None:
         return None
     fmt = 'channels_first' if args.data_format == 'NCHW' else 'channels_last'
-    model = make(config, xla=args.xla, mixed_precision=args.mixed_precision and args.on_gpu,
-                 data_format=fmt)
+    policy = ('mixed_bfloat16' if args.precision == 'bf16' else
+              'mixed_float16' if args.mixed_precision and args.on_gpu else None)
+    model = make(config, xla=args.xla, policy=policy, data_format=fmt)
     x = np.ascontiguousarray(batch[0].transpose(0, 3, 1, 2)) if fmt == 'channels_first' else batch[0]
     y = batch[1]
     fwd_model = getattr(model, 'forward_model', model)
@@ -135,25 +137,26 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def measure(runners, matmul, steps, warmup):
-    """{(runner name, 'forward'|'train'): [seconds]} and the matmul's [seconds], each round
-    running every runner's forward, then every runner's training step, then the matmul, with
-    the runners' order rotated round by round."""
+def measure(runners, matmuls, steps, warmup):
+    """{(runner name, 'forward'|'train'): [seconds]} and {matmul name: [seconds]}, each round
+    running every runner's forward, then every runner's training step, then each matmul
+    ({name: run()}), with the runners' order rotated round by round."""
     times = {(r.name, k): [] for r in runners for k in ('forward', 'train')}
-    mm = []
+    mm = {name: [] for name in matmuls}
     for r in runners:                       # first calls build tf.functions, allocate, fault pages
         for _ in range(warmup):
             r.forward()
             r.train()
-    for _ in range(warmup if matmul else 0):
-        matmul()
+    for run in matmuls.values():
+        for _ in range(warmup):
+            run()
     for i in range(steps):
         order = runners[i % len(runners):] + runners[:i % len(runners)]
         for kind in ('forward', 'train'):
             for r in order:
                 times[(r.name, kind)].append(timed(getattr(r, kind)))
-        if matmul:
-            mm.append(timed(matmul))
+        for name, run in matmuls.items():
+            mm[name].append(timed(run))
     return times, mm
 
 

@@ -111,7 +111,7 @@ def _block(b, x, p, init, config, training):
         q = ops.variables([1, 1, int(y.shape[-1]), int(x.shape[-1])], init, 0.0)
     p['up/w'], p['up/b'] = q['w'], q['b']
     y = x + b.scale * ops.conv(y, q, relu=False)
-    return tf.nn.relu(y) if b.relu else y
+    return ops.relu(y) if b.relu else y
 
 
 def _branch(spec, x, prefix, p, init, config, training):
@@ -148,7 +148,7 @@ def conv_bn(x, kernel, units, name, p, init, config, training, stride=1, padding
         y = ops.conv(x, q, stride, padding, relu=not bn)
         if bn:
             stats = {}
-            y = tf.nn.relu(ops.batch_norm(y, training, decay=config.bn_decay, out=stats))
+            y = ops.relu(ops.batch_norm(y, training, decay=config.bn_decay, out=stats))
             q.update(stats)
     p.update({f'{name}/{k}': v for k, v in q.items()})
     return y

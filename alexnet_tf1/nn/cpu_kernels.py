@@ -100,16 +100,16 @@ def check_bf16():
 
 
 def _cpu_flags():
-    return frozenset(_cpuinfo().get('flags', '').split())
+    return frozenset(cpuinfo().get('flags', '').split())
 
 
 def _cpu_vendor():
     """'GenuineIntel', 'AuthenticAMD', ... ('' where /proc/cpuinfo does not say)."""
-    return _cpuinfo().get('vendor_id', '').strip()
+    return cpuinfo().get('vendor_id', '').strip()
 
 
 @functools.lru_cache(maxsize=1)
-def _cpuinfo():
+def cpuinfo():
     """The first processor's fields of Linux' /proc/cpuinfo ({} elsewhere)."""
     fields = {}
     try:
@@ -129,9 +129,13 @@ def _cpuinfo():
 # gradients as a batched matmul, LRN written out and compiled by XLA, a convolution's bias
 # gradient kept apart from its filter gradient, 3x3 stride-1 'SAME' convolutions by Winograd's
 # F(2x2, 3x3) (AlexNet's step 1.10-1.13x, VGG-A's 1.30x on AVX2; 0.92x on AVX-512, whose
-# direct kernels are twice as fast while the transforms move the same memory).
+# direct kernels are twice as fast while the transforms move the same memory); an explicitly
+# padded convolution as zeros padded first and a 'VALID' one, a convolution that is a matmul
+# as one (a kernel covering its input always; 1x1 ones in bf16), and in bf16 the ReLUs after
+# batch norm compiled by XLA (nn/ops.py says why each).
 KERNEL_CHOICES = ('conv3x3_nchw', 'fc_batched', 'lrn_xla', 'conv_bias_apart',
-                  'conv3x3_winograd')
+                  'conv3x3_winograd', 'conv_pad_apart', 'conv_covering_matmul', 'conv1x1_matmul',
+                  'relu_xla')
 _forced = {}
 
 
@@ -165,7 +169,8 @@ def chosen(name, bf16=False):
     if name in _forced:
         return bool(_forced[name])
     return {'conv3x3_nchw': not avx512(), 'fc_batched': avx512(), 'lrn_xla': True,
-            'conv_bias_apart': True, 'conv3x3_winograd': not avx512()}[name]
+            'conv_bias_apart': True, 'conv3x3_winograd': not avx512(), 'conv_pad_apart': True,
+            'conv_covering_matmul': True, 'conv1x1_matmul': bf16, 'relu_xla': bf16}[name]
 
 
 def on_cpu(x, choice):

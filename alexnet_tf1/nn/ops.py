@@ -43,12 +43,25 @@ def at(v, x):
 def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
     """padding: 'SAME', 'VALID', or n pixels on every side (Caffe's pad: n). p: {'w'} and,
     unless batch norm follows, {'b'}. relu: whether the neuron `act` follows (ACTIVATIONS)."""
-    k3s1 = stride == 1 and tuple(p['w'].shape[:2]) == (3, 3)
+    k = tuple(p['w'].shape[:2])
+    k3s1 = stride == 1 and k == (3, 3)
     if (k3s1 and padding in ('SAME', 1) and x.shape[1:].is_fully_defined()
             and cpu_kernels.on_cpu(x, 'conv3x3_winograd')):
         return winograd.conv3x3(x, p['w'], p.get('b'), ACTIVATIONS[act] if relu else None)
+    covers = padding in ('VALID', 0) and tuple(x.shape[1:3]) == k     # a 1 x 1 map out
+    if ((covers and cpu_kernels.on_cpu(x, 'conv_covering_matmul')) or
+            (k == (1, 1) and stride == 1 and padding in ('SAME', 'VALID', 0) and 'b' not in p
+             and cpu_kernels.on_cpu(x, 'conv1x1_matmul'))):
+        return _conv_as_matmul(x, p, ACTIVATIONS[act] if relu else None)
     if isinstance(padding, int):
-        padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+        if padding and cpu_kernels.on_cpu(x, 'conv_pad_apart'):
+            # TF's CPU filter gradient of an explicitly padded convolution is Eigen's, not
+            # oneDNN's (GoogLeNet's conv1: 9% of an fp32 step, 70% of a bf16 one); the same
+            # zeros padded first and a 'VALID' convolution run oneDNN's each way
+            x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
+            padding = 'VALID'
+        else:
+            padding = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
     override = {}
     if k3s1 and cpu_kernels.on_cpu(x, 'conv3x3_nchw'):
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
@@ -60,6 +73,39 @@ def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
         c = tf.nn.conv2d(x, at(p['w'], x), [1, stride, stride, 1], padding)
         y = tf.nn.bias_add(c, at(p['b'], x)) if 'b' in p else c
         return ACTIVATIONS[act](y) if relu else y
+
+
+def _conv_as_matmul(x, p, act):
+    """A convolution that is a matmul - 1x1 stride 1, or a kernel covering its unpadded input
+    - as one on the maps' 2-D view: [pixels, in] x [in, out], or [images, kh kw in] x [kh kw
+    in, out]. The same products and sums; oneDNN's convolution kernels run these shapes
+    slowly: a covering one 4-8x slower than the matmul each way, a 1x1 one's bf16 filter
+    gradient 2-3x (in fp32 its own is faster). Only the 1x1 ones without biases (batch norm
+    follows) go this way: with a bias and a ReLU oneDNN's convolution applies both in its
+    own pass, which the matmul's fused kernel does slower (GoogLeNet's bf16 forward 0.85x)."""
+    kh, kw, cin, cout = (int(d) for d in p['w'].shape)
+    n_in = kh * kw * cin
+    rows = tf.reshape(x, [-1, n_in])
+    y = tf.matmul(rows, at(tf.reshape(p['w'], [n_in, cout]), x))
+    if 'b' in p:
+        y = tf.nn.bias_add(y, at(p['b'], x))
+    if act is not None:
+        y = act(y)
+    if (kh, kw) == (1, 1):
+        out = tf.reshape(y, tf.concat([tf.shape(x)[:3], [cout]], 0))
+        out.set_shape(x.shape[:3].concatenate([cout]))
+        return out
+    return tf.reshape(y, [-1, 1, 1, cout])
+
+
+def relu(x):
+    """ReLU; a bf16 one on the CPU (relu_xla) compiled by XLA, with its gradient: TF's own
+    bf16 Relu and ReluGrad convert one value at a time (a fifth of an Inception-v3 bf16
+    step)."""
+    if cpu_kernels.on_cpu(x, 'relu_xla'):
+        with tf.xla.experimental.jit_scope():
+            return tf.nn.relu(x)
+    return tf.nn.relu(x)
 
 
 def fc(x, p, relu=True, act='relu'):

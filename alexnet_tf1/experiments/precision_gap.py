@@ -1,0 +1,117 @@
+"""The same weights in fp32 and in bf16, on the same crops:
+python -m alexnet_tf1.experiments.precision_gap --train-dir checkpoints/alexnet
+python -m alexnet_tf1.experiments.precision_gap --init-from bvlc_alexnet.npy --model alexnet
+
+Scores each validation image's crops as run_eval.py does (the paper's corners and centre and
+their mirrors; the five unmirrored for a model trained without mirrors) with the model built
+twice, in fp32 and in bf16 (run_eval.py --precision), and prints the largest logit gap,
+absolute and as a share of the largest fp32 logit, how often the two pick the same class (per
+crop, and on the crops' average softmax), and each one's multi-crop top-1 error. Published
+weights keep their own 1000-way head and mean; their error against the data set's labels means
+something only where the labels are ImageNet's. Needs a CPU where bf16 runs
+(cpu_kernels.bf16_missing).
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from alexnet_tf1.errors import OneLineParser, UserError, at_least
+
+
+def parser():
+    ap = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument('--train-dir', help="a run's directory (its newest checkpoint) or a checkpoint")
+    src.add_argument('--init-from', metavar='FILE', help='published weights (run_eval.py --init-from)')
+    ap.add_argument('--model', help='the model of --init-from (default: told by the file)')
+    ap.add_argument('--mean', help="--init-from's mean, as run_eval.py's")
+    ap.add_argument('--data-dir', help="prepared data (default: the run's own; data/sample for "
+                                       'published weights)')
+    ap.add_argument('--batch-size', type=at_least(1), default=16, help='images a batch (x10 crops)')
+    ap.add_argument('--json', action='store_true', help='print one JSON object')
+    return ap
+
+
+def restore_both(args):
+    """{'fp32': Restored, 'bf16': Restored} from the same checkpoint or file."""
+    from alexnet_tf1.evaluation import evaluate
+    from alexnet_tf1.nn import cpu_kernels
+    from alexnet_tf1.training import checkpoints
+    from alexnet_tf1.weights import keras_inception, keras_vgg
+    cpu_kernels.check_bf16()
+    if args.train_dir:
+        path = checkpoints.resolve(None, args.train_dir)
+        return {p: evaluate.Restored(path, 'cpu', precision=p) for p in ('fp32', 'bf16')}
+    model = args.model or keras_vgg.vgg_variant(args.init_from) or \
+        keras_inception.detect(args.init_from) or 'alexnet'
+    return {p: evaluate.Restored.from_weights(args.init_from, model, 1000, 'cpu', mean=args.mean,
+                                              precision=p) for p in ('fp32', 'bf16')}
+
+
+def compare(restored, prepared, batch_size):
+    """The gap figures of the module docstring, over the validation split's ten crops."""
+    from alexnet_tf1.data import pipeline
+    from alexnet_tf1.evaluation.evaluate import n_crops, topk_errors
+    fp32, bf16 = restored['fp32'], restored['bf16']
+    gap = top = 0.0
+    same_crop = crops = 0
+    avg = {'fp32': [], 'bf16': []}
+    labels = []
+    size, k = fp32.config.input_size, n_crops(fp32.state)
+    for x, y in pipeline.eval_batches(prepared, batch_size, crop=size, mode='ten'):
+        x = x[:, :k].reshape((-1,) + x.shape[2:])
+        z = {p: r.logits(x) for p, r in restored.items()}
+        gap = max(gap, float(np.abs(z['bf16'] - z['fp32']).max()))
+        top = max(top, float(np.abs(z['fp32']).max()))
+        same_crop += int((z['bf16'].argmax(1) == z['fp32'].argmax(1)).sum())
+        crops += len(x)
+        for p, logits in z.items():
+            e = np.exp(logits - logits.max(1, keepdims=True))
+            avg[p].append((e / e.sum(1, keepdims=True)).reshape(len(y), k, -1).mean(1))
+        labels.append(y)
+    if not crops:
+        raise UserError(f'{prepared.path} has no validation images to compare on')
+    avg = {p: np.concatenate(v) for p, v in avg.items()}
+    labels = np.concatenate(labels)
+    return {'model': fp32.config.model, 'images': int(len(labels)), 'crops_per_image': k,
+            'largest_logit_gap': gap, 'largest_fp32_logit': top,
+            'gap_share_of_largest_logit': gap / top if top else None,
+            'same_class_per_crop': same_crop / crops,
+            'same_class_averaged': float(np.mean(avg['bf16'].argmax(1) == avg['fp32'].argmax(1))),
+            'top1_error_averaged': {p: topk_errors(a, labels)[0] for p, a in avg.items()}}
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    from alexnet_tf1 import ROOT
+    from alexnet_tf1.data.reader import open_prepared
+    try:
+        if args.model and args.train_dir:
+            raise UserError('--model goes with --init-from; a checkpoint knows its model')
+        restored = restore_both(args)
+        r = restored['fp32']
+        data = args.data_dir or r.state.get('data_dir') or os.path.join(ROOT, 'data', 'sample')
+        result = compare(restored, r.data(open_prepared(data)), args.batch_size)
+    except UserError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    for one in restored.values():
+        one.close()
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    e, k = result['top1_error_averaged'], result['crops_per_image']
+    print(f"{result['model']}, {result['images']} images x {k} crops, fp32 against bf16: largest "
+          f"logit gap {result['largest_logit_gap']:.4g} "
+          f"({result['gap_share_of_largest_logit']:.2%} of the largest logit, "
+          f"{result['largest_fp32_logit']:.4g}); same class on {result['same_class_per_crop']:.1%} "
+          f"of the crops and {result['same_class_averaged']:.1%} of the {k}-crop averages; "
+          f"{k}-crop top-1 error fp32 {e['fp32']:.1f}%, bf16 {e['bf16']:.1f}%")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
