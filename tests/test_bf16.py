@@ -168,12 +168,14 @@ FORMULATIONS = [
      (2, 6, 6, 8), (1, 1, 8, 5), lambda op: op.type.startswith('Conv2D'), (0, 3)),
     ('relu_xla', lambda x, p: ops.relu(ops.conv(x, p, relu=False)), (2, 6, 6, 3), (3, 3, 3, 4),
      lambda op: op.type == 'Relu' and '_XlaScope' in op.node_def.attr, (1, 0)),
+    ('relu_xla', ops.fc, (6, 40), (40, 7),
+     lambda op: op.type == 'ReluGrad' and '_XlaScope' in op.node_def.attr, (1, 0)),
 ]
 
 
 @has_bf16
 @pytest.mark.parametrize('choice, layer, x_shape, w_shape, shows, counts', FORMULATIONS,
-                         ids=[f[0] for f in FORMULATIONS])
+                         ids=[f'{f[0]}-{i}' for i, f in enumerate(FORMULATIONS)])
 def test_each_cpu_formulation_in_bf16_gives_tfs_kernels_answer(choice, layer, x_shape, w_shape,
                                                                 shows, counts):
     got, got_g, got_ops = _layer_grads(layer, x_shape, w_shape, tf.bfloat16, {choice})

@@ -26,6 +26,10 @@ def _xla(op):
     return op.type == 'Relu' and '_XlaScope' in op.node_def.attr
 
 
+def _xla_grad(op):
+    return op.type == 'ReluGrad' and '_XlaScope' in op.node_def.attr
+
+
 # (choice, layer, x shape, w shape, what shows it, how many with it on / with TF's kernels)
 FORMS = [
     # GoogLeNet's conv1: 7x7 stride 2, 3 pixels of zeros
@@ -43,11 +47,14 @@ FORMS = [
      (2, 6, 6, 8), (1, 1, 8, 5), _convs, (0, 3)),
     ('relu_xla', lambda x, p: ops.relu(ops.conv(x, p, relu=False)), (2, 6, 6, 3), (3, 3, 3, 4),
      _xla, (1, 0)),
+    # a ReLU fused into its convolution's or fc's forward: only its gradient
+    ('relu_xla', lambda x, p: ops.conv(x, p), (2, 6, 6, 3), (3, 3, 3, 4), _xla_grad, (1, 0)),
+    ('relu_xla', ops.fc, (6, 40), (40, 7), _xla_grad, (1, 0)),
 ]
 
 
 @pytest.mark.parametrize('choice, layer, x_shape, w_shape, shows, counts', FORMS,
-                         ids=[f'{f[0]}-{f[4].__name__}' for f in FORMS])
+                         ids=[f'{f[0]}-{f[4].__name__}-{len(f[2])}d' for f in FORMS])
 def test_each_form_gives_tfs_kernels_answer_in_fp32(choice, layer, x_shape, w_shape, shows,
                                                      counts):
     got, got_g, got_ops = _layer_grads(layer, x_shape, w_shape, tf.float32, {choice})
@@ -66,7 +73,8 @@ def test_a_1x1_convolution_with_biases_stays_a_convolution():
 
 @pytest.mark.parametrize('choice, fp32, bf16', [
     ('conv_pad_apart', True, True), ('conv_covering_matmul', True, True),
-    ('conv1x1_matmul', False, True), ('relu_xla', False, True)])
+    ('conv1x1_matmul', False, True), ('relu_xla', False, True),
+    ('conv_bias_apart', True, False)])      # in bf16 oneDNN's fused filter + bias gradient wins
 def test_which_precision_each_form_is_chosen_for(choice, fp32, bf16, monkeypatch):
     monkeypatch.delenv('ALEXNET_TF1_CPU_KERNELS', raising=False)
     if cpu_kernels.onednn_off():

@@ -67,8 +67,9 @@ def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
     if 'b' in p and cpu_kernels.on_cpu(x, 'conv_bias_apart'):
         override['BiasAdd'] = 'BiasAddGradApart'
-    if cpu_kernels.on_cpu(x, 'lrn_xla'):
-        override['Relu'] = 'ReluUnlessMasked'
+    relu_grad = cpu_kernels.relu_gradient(x, maskable=True)
+    if relu_grad:
+        override['Relu'] = relu_grad
     with tf1.get_default_graph().gradient_override_map(override):
         c = tf.nn.conv2d(x, at(p['w'], x), [1, stride, stride, 1], padding)
         y = tf.nn.bias_add(c, at(p['b'], x)) if 'b' in p else c
@@ -110,10 +111,13 @@ def relu(x):
 
 def fc(x, p, relu=True, act='relu'):
     override = {'MatMul': 'MatMulInputGradBatched'} if cpu_kernels.on_cpu(x, 'fc_batched') else {}
+    relu_grad = cpu_kernels.relu_gradient(x)
+    if relu_grad:
+        override['Relu'] = relu_grad
     with tf1.get_default_graph().gradient_override_map(override):
         m = tf.matmul(x, at(p['w'], x))
-    y = tf.nn.bias_add(m, at(p['b'], x))
-    return ACTIVATIONS[act](y) if relu else y
+        y = tf.nn.bias_add(m, at(p['b'], x))
+        return ACTIVATIONS[act](y) if relu else y
 
 
 def lrn(x, c, left=None, right=None):
