@@ -160,7 +160,7 @@ def cluster(tmp_path):
         c.kill_all()
 
 
-@pytest.mark.parametrize('mode, steps', [('sync', 4), ('async', 8)])
+@pytest.mark.parametrize('mode, steps', [('sync', 4), pytest.param('async', 8, marks=pytest.mark.slow)])
 def test_one_ps_two_workers_train_and_every_process_exits_0(cluster, mode, steps):
     c = cluster(*(['--async'] if mode == 'async' else []))
     codes, logs = c.finish()

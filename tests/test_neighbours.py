@@ -10,6 +10,7 @@ import pytest
 import run_eval
 from alexnet_tf1 import devices
 from alexnet_tf1.evaluation import evaluate, neighbours
+from alexnet_tf1.nn import cpu_kernels
 from alexnet_tf1.training import graph
 from alexnet_tf1.config import ModelConfig
 from alexnet_tf1.data.decode import load_image
@@ -100,6 +101,10 @@ def test_cache_is_reused_made_again_for_new_weights_or_data_and_orphans_go(run, 
     shard = os.path.join(data, 'train', 'images-00000.npy')
     os.utime(shard, ns=(stamp, stamp + 10**9))      # the data prepared again
     assert run_eval.main(args) == 0 and 'wrote ' + npy in capsys.readouterr().out
+    if cpu_kernels.bf16_missing() is None:          # the same weights and data in bf16
+        assert run_eval.main(args + ['--precision', 'bf16']) == 0
+        assert 'wrote ' + npy in capsys.readouterr().out
+        assert not np.array_equal(np.load(npy), second)
 
 
 @pytest.mark.parametrize('model, size, expect', [

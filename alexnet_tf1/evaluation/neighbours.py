@@ -78,9 +78,10 @@ def _sha256(path, extra=b''):
     return h.hexdigest()
 
 
-def cache_key(path, prepared):
+def cache_key(path, prepared, precision='fp32'):
     """What the cached vectors depend on. A checkpoint's .index holds a checksum of every
-    tensor (its run state too), so hashing it catches new weights under the same name."""
+    tensor (its run state too), so hashing it catches new weights under the same name; the
+    same weights in bf16 give other vectors (to bf16 rounding)."""
     weights = path + '.index' if os.path.exists(path + '.index') else path
     shards = prepared.manifest['splits']['train']['shards']
     stats = [(rel, os.stat(os.path.join(prepared.path, rel)).st_size,
@@ -88,7 +89,8 @@ def cache_key(path, prepared):
     data = _sha256(os.path.join(prepared.path, 'manifest.json'), json.dumps(stats).encode())
     return {'checkpoint': os.path.abspath(path), 'checkpoint_sha256': _sha256(weights),
             'data_dir': os.path.abspath(prepared.path), 'data_sha256': data,
-            'mean_sha256': hashlib.sha256(np.ascontiguousarray(prepared.mean)).hexdigest()}
+            'mean_sha256': hashlib.sha256(np.ascontiguousarray(prepared.mean)).hexdigest(),
+            'precision': precision}
 
 
 def training_features(restored, prepared, tensors, batch_size=32, log=None):
@@ -96,7 +98,7 @@ def training_features(restored, prepared, tensors, batch_size=32, log=None):
     log = log or _say
     npy, meta_path = restored.path + SUFFIX + '.npy', restored.path + SUFFIX + '.json'
     n = len(prepared.split('train'))
-    key = cache_key(restored.path, prepared)
+    key = cache_key(restored.path, prepared, getattr(restored, 'precision', 'fp32'))
     try:
         with open(meta_path) as f:
             meta = json.load(f)

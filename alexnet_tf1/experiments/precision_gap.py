@@ -7,8 +7,8 @@ their mirrors; the five unmirrored for a model trained without mirrors) with the
 twice, in fp32 and in bf16 (run_eval.py --precision), and prints the largest logit gap,
 absolute and as a share of the largest fp32 logit, how often the two pick the same class (per
 crop, and on the crops' average softmax), and each one's multi-crop top-1 error. Published
-weights keep their own 1000-way head and mean; their error against the data set's labels means
-something only where the labels are ImageNet's. Needs a CPU where bf16 runs
+weights keep their own mean and 1000-way head (--num-classes for a file with another); their
+error against the data set's labels means something only where the labels are theirs. Needs a CPU where bf16 runs
 (cpu_kernels.bf16_missing).
 """
 import argparse
@@ -28,6 +28,8 @@ def parser():
     src.add_argument('--init-from', metavar='FILE', help='published weights (run_eval.py --init-from)')
     ap.add_argument('--model', help='the model of --init-from (default: told by the file)')
     ap.add_argument('--mean', help="--init-from's mean, as run_eval.py's")
+    ap.add_argument('--num-classes', type=at_least(1), default=1000,
+                    help="--init-from's classes (default 1000, ImageNet's)")
     ap.add_argument('--data-dir', help="prepared data (default: the run's own; data/sample for "
                                        'published weights)')
     ap.add_argument('--batch-size', type=at_least(1), default=16, help='images a batch (x10 crops)')
@@ -47,8 +49,9 @@ def restore_both(args):
         return {p: evaluate.Restored(path, 'cpu', precision=p) for p in ('fp32', 'bf16')}
     model = args.model or keras_vgg.vgg_variant(args.init_from) or \
         keras_inception.detect(args.init_from) or 'alexnet'
-    return {p: evaluate.Restored.from_weights(args.init_from, model, 1000, 'cpu', mean=args.mean,
-                                              precision=p) for p in ('fp32', 'bf16')}
+    return {p: evaluate.Restored.from_weights(args.init_from, model, args.num_classes, 'cpu',
+                                              mean=args.mean, precision=p)
+            for p in ('fp32', 'bf16')}
 
 
 def compare(restored, prepared, batch_size):
