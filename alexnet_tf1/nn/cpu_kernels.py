@@ -87,7 +87,7 @@ def bf16_missing():
     if path == 'avx512_bf16' and _cpu_vendor() == 'GenuineIntel':
         cap = onednn_cap()
         held = '' if cap == 'ALL' else f' (ONEDNN_MAX_CPU_ISA={cap})'
-        return f'this Intel CPU has bf16 arithmetic without AMX{held}, no faster than its fp32'
+        return f'this Intel CPU has bf16 arithmetic without AMX{held}'
     return None
 
 
