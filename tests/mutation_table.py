@@ -217,4 +217,29 @@ MUTATIONS = [
      '        if True:\n',
      ('tests/test_compat_format.py::test_a_checkpoint_lacking_a_variable_is_one_line_naming_it_'
       'and_is_kept',)),
+    ('bf16-on-intel-without-amx', 'bf16 is let through on an Intel CPU without AMX, where it '
+     'runs slower than fp32',
+     'alexnet_tf1/nn/cpu_kernels.py', "if path == 'avx512_bf16' and _cpu_vendor() == 'GenuineIntel':",
+     "if path == 'avx512_bf16' and _cpu_vendor() == 'Intel':",
+     ('tests/test_bf16.py::test_bf16_needs_a_bf16_path_faster_than_fp32',)),
+    ('explicit-pad-off-by-one', "an explicitly padded convolution's zeros go on one side only",
+     'alexnet_tf1/nn/ops.py',
+     'x = tf.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])',
+     'x = tf.pad(x, [[0, 0], [2 * padding, 0], [padding, padding], [0, 0]])',
+     ('tests/test_conv_forms.py::test_each_form_gives_tfs_kernels_answer_in_fp32',)),
+    ('covering-conv-transposed', "a convolution covering its input reads its kernel's rows in "
+     'the wrong order',
+     'alexnet_tf1/nn/ops.py', "rows = tf.reshape(x, [-1, n_in])",
+     "rows = tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [-1, n_in])",
+     ('tests/test_conv_forms.py::test_each_form_gives_tfs_kernels_answer_in_fp32',)),
+    ('bench-bf16-keras-in-fp32', "the bench's Keras twins stay fp32 under --precision bf16",
+     'alexnet_tf1/bench/keras_twins.py', "self.dtype = policy ", "self.dtype = None ",
+     ('tests/test_bench_bf16.py::test_the_keras_twin_under_mixed_bfloat16_computes_in_bf16_on_'
+      'fp32_weights',)),
+    ('neighbours-cache-ignores-precision', "run_eval --neighbours reuses fp32 vectors for a bf16 "
+     'model',
+     'alexnet_tf1/evaluation/neighbours.py', "            'precision': precision}",
+     "            }",
+     ('tests/test_neighbours.py::test_cache_is_reused_made_again_for_new_weights_or_data_and_'
+      'orphans_go',)),
 ]
