@@ -80,3 +80,14 @@ def test_which_precision_each_form_is_chosen_for(choice, fp32, bf16, monkeypatch
     if cpu_kernels.onednn_off():
         pytest.skip("TF's kernels throughout without oneDNN")
     assert (cpu_kernels.chosen(choice), cpu_kernels.chosen(choice, bf16=True)) == (fp32, bf16)
+
+
+def test_a_covering_matmuls_relu_gets_the_xla_gradient_too():
+    # the matmul form applies the ReLU itself: its gradient follows relu_xla like a conv's
+    layer = lambda x, p: ops.conv(x, p, 1, 'VALID')     # noqa: E731
+    got, got_g, got_ops = _layer_grads(layer, (3, 5, 5, 4), (5, 5, 4, 6), tf.float32,
+                                       {'conv_covering_matmul', 'relu_xla'})
+    want, want_g, _ = _layer_grads(layer, (3, 5, 5, 4), (5, 5, 4, 6), tf.float32, set())
+    assert sum(map(_xla_grad, got_ops)) == 1
+    for a, b in ((got, want),) + tuple(zip(got_g, want_g)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())

@@ -131,7 +131,8 @@ def line(m):
     ident = (f" ({c['core'] or c['vendor']}, family {c['family']} model {c['model']})"
              if c.get('family') is not None else '')
     return (f"machine: {m['cpu_model']}{ident}, {m['logical_cpus']} logical CPUs, ISA path "
-            f"{m['isa_path']}, bf16 path {m.get('bf16_path', '?')} (oneDNN {m['onednn_version'] or '?'}: {m['onednn_isa'] or '?'}, "
+            f"{m['isa_path']}, bf16 path {m.get('bf16_path', '?')} "
+            f"(oneDNN {m['onednn_version'] or '?'}: {m['onednn_isa'] or '?'}, "
             f"{m['onednn_threads'] or '?'} threads), TF {m['tensorflow']} threads intra "
             f"{m['tf_intra_op_threads']} / inter {m['tf_inter_op_threads']}; other work: "
             f"{busy} of the CPUs busy before, matmul spread {m['matmul_interquartile_spread']:.1%}"

@@ -83,12 +83,13 @@ def run(args):
         ours.train()
     ours_rss = peak_rss_mb()                # before anything else is built in this process
 
-    runners = [ours]
+    runners, others = [ours], []            # others: the sessions closed at the end
     if args.precision == 'bf16':            # what bf16 buys: our fp32 graph in the same rounds
         fp32_args = argparse.Namespace(**{**vars(args), 'precision': 'fp32'})
         ours_fp32, fp32_sess, _, _ = build_ours(args.model, config, placement, fp32_args, batch)
         ours_fp32.name = 'ours_fp32'
         runners.append(ours_fp32)
+        others.append(fp32_sess)
     flipped = []
     if args.kernels and not args.on_gpu:
         flipped = build_flipped(args.model, config, placement, args, batch, sess.graph)
@@ -106,12 +107,12 @@ def run(args):
                 twins[key] = r
                 runners.append(r)
     # the ceiling: TF's own thread counts, no XLA or rewrites, whatever ours runs with
-    matmuls, mm_sessions = {}, []
+    matmuls = {}
     for precision in sorted({'fp32', args.precision}):
         run_mm, mm_flops, mm_sess = build_matmul(args.matmul_size, placement.towers[0],
                                                  placement.session_config(), precision)
         matmuls[precision] = run_mm
-        mm_sessions.append(mm_sess)
+        others.append(mm_sess)
     times, mm_all = measure(runners, matmuls, args.steps, args.warmup)
     mm_times = mm_all[args.precision]
 
@@ -206,7 +207,7 @@ def run(args):
         out['profile'] = profile_step(sess, train_fetch, train_feed, args.profile or 15,
                                       args.timeline)
     sess.close()
-    for other in mm_sessions + ([fp32_sess] if args.precision == 'bf16' else []):
+    for other in others:
         other.close()
     for *_, flipped_sess in flipped:
         flipped_sess.close()

@@ -207,15 +207,16 @@ def _bias_add_grad_apart(op, grad):
 RELU_MASKED = 'alexnet_tf1_relu_masked_gradients'
 
 
-def relu_gradient(x, maskable=False):
-    """The gradient override for a ReLU on x fused into its convolution or fc forward, or
-    None: a maskable one (a convolution's) skips the mask when the XLA LRN's backward applied
-    it (lrn_xla); in bf16 (relu_xla) XLA compiles its ReluGrad - TF's own bf16 ReluGrad
-    converts one value at a time (8-11% of VGG-A's and GoogLeNet's bf16 steps)."""
+def relu_override(x, maskable=False):
+    """The gradient_override_map entry ({} or {'Relu': ...}) for a ReLU on x fused into its
+    convolution's or fc's forward: a maskable one (a convolution's) skips the mask when the XLA
+    LRN's backward applied it (lrn_xla); in bf16 (relu_xla) XLA compiles its ReluGrad - TF's
+    own bf16 ReluGrad converts one value at a time (8-11% of VGG-A's and GoogLeNet's bf16
+    steps)."""
     xla = on_cpu(x, 'relu_xla')
     if maskable and on_cpu(x, 'lrn_xla'):
-        return 'ReluUnlessMaskedXla' if xla else 'ReluUnlessMasked'
-    return 'ReluGradXla' if xla else None
+        return {'Relu': 'ReluUnlessMaskedXla' if xla else 'ReluUnlessMasked'}
+    return {'Relu': 'ReluGradXla'} if xla else {}
 
 
 def _relu_grad(op, grad, xla, maskable):

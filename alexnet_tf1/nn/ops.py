@@ -67,9 +67,7 @@ def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
     if 'b' in p and cpu_kernels.on_cpu(x, 'conv_bias_apart'):
         override['BiasAdd'] = 'BiasAddGradApart'
-    relu_grad = cpu_kernels.relu_gradient(x, maskable=True)
-    if relu_grad:
-        override['Relu'] = relu_grad
+    override.update(cpu_kernels.relu_override(x, maskable=True))
     with tf1.get_default_graph().gradient_override_map(override):
         c = tf.nn.conv2d(x, at(p['w'], x), [1, stride, stride, 1], padding)
         y = tf.nn.bias_add(c, at(p['b'], x)) if 'b' in p else c
@@ -91,7 +89,8 @@ def _conv_as_matmul(x, p, act):
     if 'b' in p:
         y = tf.nn.bias_add(y, at(p['b'], x))
     if act is not None:
-        y = act(y)
+        with tf1.get_default_graph().gradient_override_map(cpu_kernels.relu_override(x)):
+            y = act(y)
     if (kh, kw) == (1, 1):
         out = tf.reshape(y, tf.concat([tf.shape(x)[:3], [cout]], 0))
         out.set_shape(x.shape[:3].concatenate([cout]))
@@ -111,9 +110,7 @@ def relu(x):
 
 def fc(x, p, relu=True, act='relu'):
     override = {'MatMul': 'MatMulInputGradBatched'} if cpu_kernels.on_cpu(x, 'fc_batched') else {}
-    relu_grad = cpu_kernels.relu_gradient(x)
-    if relu_grad:
-        override['Relu'] = relu_grad
+    override.update(cpu_kernels.relu_override(x))
     with tf1.get_default_graph().gradient_override_map(override):
         m = tf.matmul(x, at(p['w'], x))
         y = tf.nn.bias_add(m, at(p['b'], x))
