@@ -7,11 +7,11 @@ from alexnet_tf1.training import graph
 from alexnet_tf1.tf_compat import session, tf1
 
 
-def open_alexnet(num_classes=10, seed=0, config=None, train=True, **cfg):
+def open_alexnet(num_classes=10, seed=0, config=None, train=True, weight_decay=5e-4, **cfg):
     """config: a whole ModelConfig (e.g. CaffeNet's), else ModelConfig(num_classes, **cfg)."""
     cfg = config or config_mod.ModelConfig(num_classes=num_classes, **cfg)
     placement = devices.resolve('cpu')
-    g = graph.build(cfg, placement, seed=seed, train=train)
+    g = graph.build(cfg, placement, seed=seed, train=train, weight_decay=weight_decay)
     sess = session(g.graph, placement.session_config())
     with g.graph.as_default():
         sess.run(tf1.global_variables_initializer())

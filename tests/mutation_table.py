@@ -91,6 +91,10 @@ MUTATIONS = [
     ('weight-decay-dropped', 'the loss has no weight decay term (section 5: 0.0005)',
      'alexnet_tf1/training/objective.py', 'if not decay or not weight_decay:', 'if True:',
      (AL + 'test_loss_adds_the_papers_weight_decay_on_the_weights_not_the_biases',)),
+    ('weight-decay-not-in-update', 'the update follows the data term alone (the loss still '
+     'reports the decay term)',
+     'alexnet_tf1/training/graph.py', 'tf1.gradients(total, var_list,', 'tf1.gradients(xent, var_list,',
+     (AL + 'test_update_is_the_papers_momentum_rule_across_a_learning_rate_change',)),
     ('no-flips', 'training images are never mirrored (section 4.1)',
      'alexnet_tf1/data/pipeline.py', 'flips = rng.random(n) < 0.5', 'flips = rng.random(n) < 0.0',
      (PIPE + 'test_random_crops_stay_in_range_cover_it_and_flip_half_the_time',)),

@@ -74,8 +74,11 @@ def test_caffe_init_bias_option_sets_the_ones_to_01():
         assert np.allclose(value, 0.1 * PAPER_BIAS[name.split('/')[1]]), name
 
 
-def test_update_is_the_papers_momentum_rule_across_a_learning_rate_change():
-    g, sess = open_alexnet(seed=3)
+@pytest.mark.parametrize('wd', [0.0005, 0.05])
+def test_update_is_the_papers_momentum_rule_across_a_learning_rate_change(wd):
+    # the paper's decay moves a weight by 5e-6 of itself a step, under this test's tolerance;
+    # 0.05 shows that it enters the velocity as the rule says
+    g, sess = open_alexnet(seed=3, weight_decay=wd)
     x, y = images(2, seed=1), [3, 7]
     with g.graph.as_default():
         var = next(v for v in tf1.trainable_variables() if v.op.name == 'tower1/fc7/weights')
@@ -84,7 +87,7 @@ def test_update_is_the_papers_momentum_rule_across_a_learning_rate_change():
     v = np.zeros_like(w)
     for lr in (0.01, 0.001, 0.001):                     # the rate drops by 10 mid-run
         gx = sess.run(grad, {g.images: x, g.labels: y}).astype(np.float64)
-        v = 0.9 * v - 0.0005 * lr * w - lr * gx
+        v = 0.9 * v - wd * lr * w - lr * gx
         w = w + v
         sess.run(g.train_op, {g.images: x, g.labels: y, g.lr: lr})
     np.testing.assert_allclose(sess.run(var), w, rtol=1e-4, atol=1e-7)
