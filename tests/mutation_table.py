@@ -246,4 +246,15 @@ MUTATIONS = [
      "            }",
      ('tests/test_neighbours.py::test_cache_is_reused_made_again_for_new_weights_or_data_and_'
       'orphans_go',)),
+    ('full-disk-traceback', "a checkpoint that cannot be written (a full disk) ends the run "
+     "with TF's traceback",
+     'alexnet_tf1/training/checkpoints.py', 'except (tf.errors.OpError, OSError) as e:',
+     'except KeyError as e:',
+     ('tests/test_train.py::test_a_full_disk_is_one_line_and_the_run_resumes_from_what_was_'
+      'saved',)),
+    ('eval-json-unwritable-traceback', 'an eval.json that cannot be written ends run_eval with '
+     'a traceback',
+     'alexnet_tf1/evaluation/evaluate.py', '    except OSError as e:        # a full disk',
+     '    except KeyError as e:        # a full disk',
+     ('tests/test_eval.py::test_eval_json_that_cannot_be_written_is_one_line_after_the_figures',)),
 ]

@@ -120,6 +120,21 @@ def test_eval_writes_eval_json_beside_the_checkpoint(trained, capsys):
     assert all(0 <= result[k] <= 100 for k in result if k.endswith('crop'))
 
 
+def test_eval_json_that_cannot_be_written_is_one_line_after_the_figures(trained, tmp_path,
+                                                                       capsys, monkeypatch):
+    data, td = trained
+    out_path = str(tmp_path / 'no_room' / 'eval.json')
+    def full(path, obj):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(evaluate, 'atomic_write_json', full)
+    code = run_eval.main(['--train-dir', td, '--gpus', 'cpu', '--out', out_path])
+    captured = capsys.readouterr()
+    assert code == 2 and 'top-1' in captured.out         # the figures were printed first
+    assert captured.err.strip().splitlines() == [
+        f'error: cannot write {out_path} (No space left on device); the figures above are the '
+        f'whole result']
+
+
 def test_images_flag_prints_top5_names_and_writes_a_sheet(trained, tmp_path, capsys):
     import imageio.v3 as iio
     data, td = trained

@@ -130,6 +130,46 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
                 assert np.all(np.isfinite(reader.get_tensor(name))), name
 
 
+FULL = ("Graph execution error:\n\nDetected at node 'save/SaveV2' defined at (most recent call "
+        "last):\n  File \"run_train.py\", line 34\nNode: 'save/SaveV2'\n{}/model.ckpt-2.data-"
+        "00000-of-00001.tempstate1; No space left on device\n\t [[{{{{node save/SaveV2}}}}]]")
+
+
+@pytest.mark.parametrize('where', ['saver', 'run.json'])
+def test_a_full_disk_is_one_line_and_the_run_resumes_from_what_was_saved(tmp_path, data, capsys,
+                                                                        monkeypatch, where):
+    # the second save fails as a full disk makes TF's Saver (its message as TF 2.21 words it
+    # on a full tmpfs) or our run.json fail
+    td = str(tmp_path / 'run')
+    args = train_args(data, td, '--epochs', '1', '--save-every', '1')
+    calls = []
+    if where == 'saver':
+        real, owner, name = tf.compat.v1.train.Saver.save, tf.compat.v1.train.Saver, 'save'
+        def failing(self, *a, **k):
+            calls.append(1)
+            if len(calls) == 2:
+                raise tf.errors.ResourceExhaustedError(None, None, FULL.format(td))
+            return real(self, *a, **k)
+    else:
+        real, owner, name = checkpoints.atomic_write_json, checkpoints, 'atomic_write_json'
+        def failing(path, obj):
+            calls.append(1)
+            if len(calls) == 3:        # run.json and best/run.json of step 1, then step 2's
+                raise OSError(28, 'No space left on device')
+            return real(path, obj)
+    monkeypatch.setattr(owner, name, failing)
+    assert run_train.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    kept = 1 if where == 'saver' else 2     # run.json fails after step 2's checkpoint is whole
+    assert err == [f'error: cannot save step 2 in {td} (No space left on device); its newest '
+                   f'checkpoint is step {kept}: make room and run the same command to resume']
+    monkeypatch.setattr(owner, name, real)
+    assert run_train.main(args) == 0
+    out = capsys.readouterr().out
+    assert f'resuming {td}/model.ckpt-{kept}' in out
+    assert state_of(td)['global_step'] == 2
+
+
 def test_a_train_dir_of_another_model_is_a_one_line_error(tmp_path, data, capsys):
     td = str(tmp_path / 'run')
     assert run_train.main(train_args(data, td, '--epochs', '1')) == 0

@@ -11,6 +11,7 @@ from alexnet_tf1.training import checkpoints as ckpt_mod, graph as graph_mod
 from alexnet_tf1.weights import imagenet, importers
 from alexnet_tf1.config import ModelConfig, defaults_for
 from alexnet_tf1.data import pipeline
+from alexnet_tf1.errors import UserError
 from alexnet_tf1.io_util import atomic_write_json
 from alexnet_tf1.tf_compat import session, tf, tf1
 
@@ -214,7 +215,11 @@ def published_rows(published, dataset):
 def write_result(result, path=None):
     """eval.json beside the checkpoint, or `path` (run_eval.py --out)."""
     path = path or os.path.join(os.path.dirname(result['checkpoint']), 'eval.json')
-    atomic_write_json(path, result)
+    try:
+        atomic_write_json(path, result)
+    except OSError as e:        # a full disk, a read-only folder: the figures are printed above
+        raise UserError(f'cannot write {path} ({e.strerror or e}); the figures above are '
+                        f'the whole result') from None
     return path
 
 

@@ -118,6 +118,16 @@ def better_best(path, state, train_dir, margin=0.02):
     return best, theirs, mine
 
 
+def _reason(e):
+    """The system's words for a failed write: an OSError's strerror, or the '...; No space left
+    on device' that TF puts after the file's name among its graph-execution lines."""
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    lines = [ln.strip() for ln in str(getattr(e, 'message', e)).splitlines() if ln.strip()]
+    said = [ln.rsplit('; ', 1)[-1] for ln in lines if '; ' in ln and not ln.startswith('[')]
+    return said[0] if said else (lines[0] if lines else type(e).__name__)
+
+
 class Checkpoints:
     """Call after the graph is built and before variables are initialised."""
 
@@ -135,6 +145,22 @@ class Checkpoints:
             return self._save(sess, state, best)
 
     def _save(self, sess, state, best):
+        try:
+            return self._write(sess, state, best)
+        # a full disk, a quota, a lost permission: TF's Saver raises an OpError (a full disk is
+        # ResourceExhaustedError), our JSON an OSError; the checkpoints before stay whole
+        except (tf.errors.OpError, OSError) as e:
+            raise CheckpointError(self._not_written(state, e)) from None
+
+    def _not_written(self, state, e):
+        reason = _reason(e)
+        kept = latest(self.train_dir)
+        there = (f'its newest checkpoint is step {read_state(kept)["global_step"]}' if kept
+                 else 'nothing was saved there yet')
+        return (f"cannot save step {state['global_step']} in {self.train_dir} ({reason}); "
+                f"{there}: make room and run the same command to resume")
+
+    def _write(self, sess, state, best):
         os.makedirs(self.train_dir, exist_ok=True)
         sess.run(self._assign, {self._state_in: json.dumps(state)})
         path = self.saver.save(sess, os.path.join(self.train_dir, 'model.ckpt'),
