@@ -141,12 +141,9 @@ class Checkpoints:
             self.best_saver = tf1.train.Saver(max_to_keep=1, save_relative_paths=True)
 
     def save(self, sess, state, best=False):
-        with self.graph.as_default():
-            return self._save(sess, state, best)
-
-    def _save(self, sess, state, best):
         try:
-            return self._write(sess, state, best)
+            with self.graph.as_default():
+                return self._save(sess, state, best)
         # a full disk, a quota, a lost permission: TF's Saver raises an OpError (a full disk is
         # ResourceExhaustedError), our JSON an OSError; the checkpoints before stay whole
         except (tf.errors.OpError, OSError) as e:
@@ -160,7 +157,7 @@ class Checkpoints:
         return (f"cannot save step {state['global_step']} in {self.train_dir} ({reason}); "
                 f"{there}: make room and run the same command to resume")
 
-    def _write(self, sess, state, best):
+    def _save(self, sess, state, best):
         os.makedirs(self.train_dir, exist_ok=True)
         sess.run(self._assign, {self._state_in: json.dumps(state)})
         path = self.saver.save(sess, os.path.join(self.train_dir, 'model.ckpt'),
