@@ -257,4 +257,11 @@ MUTATIONS = [
      'alexnet_tf1/evaluation/evaluate.py', '    except OSError as e:        # a full disk',
      '    except KeyError as e:        # a full disk',
      ('tests/test_eval.py::test_eval_json_that_cannot_be_written_is_one_line_after_the_figures',)),
+    ('bf16-fc-bias-grad-in-bf16', "a bf16 fc's bias gradient is summed by TF's BiasAddGrad, "
+     'which adds in bf16',
+     'alexnet_tf1/nn/cpu_kernels.py',
+     "return {'BiasAdd': 'BiasAddSummed'} if x.dtype.base_dtype == tf.bfloat16 else {}",
+     'return {}',
+     ('tests/test_bf16.py::test_a_bf16_bias_gradient_is_its_output_gradient_summed_then_rounded_'
+      'once',)),
 ]

@@ -87,7 +87,8 @@ def _conv_as_matmul(x, p, act):
     rows = tf.reshape(x, [-1, n_in])
     y = tf.matmul(rows, at(tf.reshape(p['w'], [n_in, cout]), x))
     if 'b' in p:
-        y = tf.nn.bias_add(y, at(p['b'], x))
+        with tf1.get_default_graph().gradient_override_map(cpu_kernels.bias_override(x)):
+            y = tf.nn.bias_add(y, at(p['b'], x))
     if act is not None:
         with tf1.get_default_graph().gradient_override_map(cpu_kernels.relu_override(x)):
             y = act(y)
@@ -111,6 +112,7 @@ def relu(x):
 def fc(x, p, relu=True, act='relu'):
     override = {'MatMul': 'MatMulInputGradBatched'} if cpu_kernels.on_cpu(x, 'fc_batched') else {}
     override.update(cpu_kernels.relu_override(x))
+    override.update(cpu_kernels.bias_override(x))
     with tf1.get_default_graph().gradient_override_map(override):
         m = tf.matmul(x, at(p['w'], x))
         y = tf.nn.bias_add(m, at(p['b'], x))
