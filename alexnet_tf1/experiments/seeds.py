@@ -7,6 +7,8 @@ centre-crop errors, the last validation error, loss spikes, and the minutes each
 took. Kernel paths: 'native' (the CPU's own ISA), 'avx2' (ONEDNN_MAX_CPU_ISA=AVX2: oneDNN's
 AVX2 kernels, cpu_kernels.avx512() false) and 'tf' (ALEXNET_TF1_CPU_KERNELS=tf: TF's own LRN and
 gradients). Runs already in OUT are skipped, so the same command continues a matrix.
+Each run keeps run_train.py's checkpoints (the last 3 and the best; an AlexNet one is some
+0.4 GB with its momentum): pass --keep 1 to keep only the scored one and the best.
 """
 import argparse
 import json
