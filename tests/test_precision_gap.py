@@ -5,14 +5,20 @@ import numpy as np
 import pytest
 
 import run_eval
+from alexnet_tf1.data import pipeline
+from alexnet_tf1.data.reader import open_prepared
+from alexnet_tf1.evaluation import evaluate
 from alexnet_tf1.experiments import precision_gap
 from alexnet_tf1.nn import cpu_kernels
+from alexnet_tf1.tf_compat import tf, tf1
 from random_checkpoint import random_checkpoint
 from tiny_run import tiny_prepared
 
+has_bf16 = pytest.mark.skipif(cpu_kernels.bf16_missing() is not None,
+                              reason='bf16 runs no faster than fp32 on this CPU')
 
-@pytest.mark.skipif(cpu_kernels.bf16_missing() is not None,
-                    reason='bf16 runs no faster than fp32 on this CPU')
+
+@has_bf16
 def test_the_gap_is_bf16_rounding_and_the_fp32_error_is_run_evals(tmp_path, capsys):
     data = tiny_prepared(str(tmp_path), n_val=12, classes=4, seed=3)
     random_checkpoint(str(tmp_path / 'run'), data, seed=7, classes=4)
@@ -35,3 +41,43 @@ def test_model_with_a_checkpoint_is_refused_in_one_line(tmp_path, capsys):
     assert precision_gap.main(['--train-dir', str(tmp_path), '--model', 'alexnet']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and '--model' in err[0]
+
+
+@has_bf16
+def test_gradients_in_bf16_are_a_few_degrees_from_fp32_and_batches_further(tmp_path, capsys):
+    data = tiny_prepared(str(tmp_path), n_val=12, classes=4, seed=3)
+    path = random_checkpoint(str(tmp_path / 'run'), data, seed=7, classes=4)
+    assert precision_gap.main(['--train-dir', str(tmp_path / 'run'), '--batch-size', '6',
+                               '--gradients', '--json']) == 0
+    got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = {r['variable']: r for r in got['variables']}
+    # every trainable variable of the checkpoint, weights and biases of both towers
+    reader = tf.train.load_checkpoint(path)
+    want = {n for n in reader.get_variable_to_shape_map() if n.endswith(('weights', 'biases'))}
+    assert set(rows) == want
+    for name, r in rows.items():
+        assert 0 < r['bf16_vs_fp32_degrees'] < 10, name      # really bf16, and only rounding
+        assert r['bf16_vs_fp32_degrees'] < r['batch_vs_batch_degrees'], name
+    # fp32's angle between the two batches, from gradients taken apart with plain tf.gradients
+    restored = evaluate.Restored(path, 'cpu', precision='fp32', gradients=True)
+    (x1, y1), (x2, y2) = list(pipeline.eval_batches(restored.data(open_prepared(data)), 6,
+                                                    crop=restored.config.input_size))
+    g = restored.g
+    with g.graph.as_default():
+        w = [v for _, v in g.grads if v.op.name == 'tower0/conv1/weights']
+        dw = tf1.gradients(g.xent, w)[0]
+    a, b = (restored.sess.run(dw, {g.images: x, g.labels: y, g.training: True})
+            for x, y in ((x1, y1), (x2, y2)))
+    cos = float((a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b))
+    assert np.isclose(np.degrees(np.arccos(cos)),
+                      rows['tower0/conv1/weights']['batch_vs_batch_degrees'], atol=1e-3)
+
+
+@has_bf16
+def test_gradients_need_two_full_batches_and_say_so_in_one_line(tmp_path, capsys):
+    data = tiny_prepared(str(tmp_path), n_val=6, classes=4, seed=3)
+    random_checkpoint(str(tmp_path / 'run'), data, seed=7, classes=4)
+    code = precision_gap.main(['--train-dir', str(tmp_path / 'run'), '--batch-size', '4',
+                               '--gradients'])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and '--batch-size' in err[0], err

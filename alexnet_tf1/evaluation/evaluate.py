@@ -17,11 +17,15 @@ from alexnet_tf1.tf_compat import session, tf, tf1
 
 
 class Restored:
-    """A model graph (inference only) with trained variables, on the given devices."""
+    """A model graph (inference, or with `gradients` its training gradients) with trained
+    variables, on the given devices."""
 
-    def __init__(self, path, gpus='auto', expect_model=None, state=None, precision=None):
+    def __init__(self, path, gpus='auto', expect_model=None, state=None, precision=None,
+                 gradients=False):
         """path: a checkpoint prefix; or, with `state` given, a published weight file.
-        precision: 'fp32' or 'bf16' (graph.build's); default the run's own, from its state."""
+        precision: 'fp32' or 'bf16' (graph.build's); default the run's own, from its state.
+        gradients: the training graph, with its gradients (g.grads) but no update step (and so
+        no optimizer slots to restore)."""
         self.path = path
         self.state = state or ckpt_mod.read_state(path)
         self.precision = precision or options.kept('precision', self.state)
@@ -32,7 +36,8 @@ class Restored:
         self.config = ModelConfig.from_dict(self.state['config'])
         spec = models.get(self.config.model)
         placement = devices.resolve(gpus, towers=spec.towers)
-        self.g = graph_mod.build(self.config, placement, train=False, precision=self.precision)
+        self.g = graph_mod.build(self.config, placement, train=gradients, precision=self.precision,
+                                 update=(lambda *_: tf.no_op()) if gradients else None)
         self.dense = None
         with self.g.graph.as_default():
             if spec.build_dense:        # VGG's test-time net, same variables
@@ -53,7 +58,7 @@ class Restored:
 
     @classmethod
     def from_weights(cls, path, model, num_classes=1000, gpus='auto', config=None, mean=None,
-                     precision='fp32'):
+                     precision='fp32', gradients=False):
         """--init-from: a published file (importers.PUBLISHED), scored like a checkpoint. It
         takes RGB 0-255 minus the weights' own mean (weights/imagenet.py), or `mean` (a mean .npy)."""
         if model not in importers.PUBLISHED:
@@ -62,7 +67,7 @@ class Restored:
                                                                    num_classes=num_classes))
         return cls(path, gpus, state={'model': model, 'config': config.to_dict(),
                                       'global_step': 0, 'input_mean': mean or model},
-                   precision=precision)
+                   precision=precision, gradients=gradients)
 
     def data(self, prepared):
         """The data set as this model takes it: with the published weights' mean in place

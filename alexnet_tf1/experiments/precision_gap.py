@@ -1,6 +1,7 @@
 """The same weights in fp32 and in bf16, on the same crops:
 python -m alexnet_tf1.experiments.precision_gap --train-dir checkpoints/alexnet
 python -m alexnet_tf1.experiments.precision_gap --init-from bvlc_alexnet.npy --model alexnet
+python -m alexnet_tf1.experiments.precision_gap --train-dir checkpoints/alexnet --gradients
 
 Scores each validation image's crops as run_eval.py does (the paper's corners and centre and
 their mirrors; the five unmirrored for a model trained without mirrors) with the model built
@@ -10,8 +11,16 @@ crop, and on the crops' average softmax), and each one's multi-crop top-1 error.
 weights keep their own mean and 1000-way head (--num-classes for a file with another); their
 error against the data set's labels means something only where the labels are theirs. Needs a CPU where bf16 runs
 (cpu_kernels.bf16_missing).
+
+--gradients compares training instead: each variable's gradient of the cross-entropy (dropout
+on, batch norm on the batch's statistics, as in a training step; no weight decay, which is the
+same fp32 term in both) on the validation split's first batch of centre crops, in bf16 against
+fp32, as the angle between the two in degrees; beside it the angle between fp32's gradients on
+the first and the second batch, SGD's own spread from one batch to the next, the yardstick the
+rounding is small or large against.
 """
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -33,12 +42,15 @@ def parser():
     ap.add_argument('--data-dir', help="prepared data (default: the run's own; data/sample for "
                                        'published weights)')
     ap.add_argument('--batch-size', type=at_least(1), default=16, help='images a batch (x10 crops)')
+    ap.add_argument('--gradients', action='store_true',
+                    help="compare each variable's training gradient instead (degrees apart)")
     ap.add_argument('--json', action='store_true', help='print one JSON object')
     return ap
 
 
-def restore_both(args):
-    """{'fp32': Restored, 'bf16': Restored} from the same checkpoint or file."""
+def restore_both(args, gradients=False):
+    """{'fp32': Restored, 'bf16': Restored} from the same checkpoint or file (`gradients`:
+    Restored's)."""
     from alexnet_tf1.evaluation import evaluate
     from alexnet_tf1.nn import cpu_kernels
     from alexnet_tf1.training import checkpoints
@@ -46,11 +58,12 @@ def restore_both(args):
     cpu_kernels.check_bf16()
     if args.train_dir:
         path = checkpoints.resolve(None, args.train_dir)
-        return {p: evaluate.Restored(path, 'cpu', precision=p) for p in ('fp32', 'bf16')}
+        return {p: evaluate.Restored(path, 'cpu', precision=p, gradients=gradients)
+                for p in ('fp32', 'bf16')}
     model = args.model or keras_vgg.vgg_variant(args.init_from) or \
         keras_inception.detect(args.init_from) or 'alexnet'
     return {p: evaluate.Restored.from_weights(args.init_from, model, args.num_classes, 'cpu',
-                                              mean=args.mean, precision=p)
+                                              mean=args.mean, precision=p, gradients=gradients)
             for p in ('fp32', 'bf16')}
 
 
@@ -87,6 +100,49 @@ def compare(restored, prepared, batch_size):
             'top1_error_averaged': {p: topk_errors(a, labels)[0] for p, a in avg.items()}}
 
 
+def gradient_angles(restored, prepared, batch_size):
+    """The --gradients figures of the module docstring, a row per variable."""
+    from alexnet_tf1.data import pipeline
+    from alexnet_tf1.tf_compat import tf1
+    size = restored['fp32'].config.input_size
+    batches = list(itertools.islice(pipeline.eval_batches(prepared, batch_size, crop=size), 2))
+    if len(batches) < 2 or len(batches[1][1]) < batch_size:
+        raise UserError(f'{prepared.path} has fewer than two batches of {batch_size} validation '
+                        'images; give a smaller --batch-size')
+    grads = {}
+    for p, r in restored.items():
+        g = r.g
+        variables = [v for _, v in g.grads]
+        with g.graph.as_default():
+            data_term = tf1.gradients(g.xent, variables, colocate_gradients_with_ops=True)
+        for i, (x, y) in enumerate(batches[:2 if p == 'fp32' else 1]):
+            grads[p, i] = r.sess.run(data_term, {g.images: x, g.labels: y, g.training: True})
+    names = [v.op.name for v in variables]
+    rows = [{'variable': n, 'bf16_vs_fp32_degrees': _degrees(a, b),
+             'batch_vs_batch_degrees': _degrees(a, c)}
+            for n, a, b, c in zip(names, grads['fp32', 0], grads['bf16', 0], grads['fp32', 1])]
+    return {'model': restored['fp32'].config.model, 'batch_size': batch_size, 'variables': rows}
+
+
+def _degrees(a, b):
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    norms = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1, 1)))) if norms else None
+
+
+def print_angles(result):
+    print(f"{result['model']}, training gradients on validation batches of "
+          f"{result['batch_size']}, degrees apart:")
+    print(f"{'variable':40s} {'bf16 vs fp32':>12s} {'batch 1 vs batch 2 (fp32)':>26s}")
+    for row in result['variables']:
+        print(f"{row['variable']:40s} {_deg(row['bf16_vs_fp32_degrees']):>12s} "
+              f"{_deg(row['batch_vs_batch_degrees']):>26s}")
+
+
+def _deg(d):
+    return '-' if d is None else f'{d:.2f}'
+
+
 def main(argv=None):
     args = parser().parse_args(argv)
     from alexnet_tf1 import ROOT
@@ -94,10 +150,12 @@ def main(argv=None):
     try:
         if args.model and args.train_dir:
             raise UserError('--model goes with --init-from; a checkpoint knows its model')
-        restored = restore_both(args)
+        restored = restore_both(args, gradients=args.gradients)
         r = restored['fp32']
         data = args.data_dir or r.state.get('data_dir') or os.path.join(ROOT, 'data', 'sample')
-        result = compare(restored, r.data(open_prepared(data)), args.batch_size)
+        prepared = r.data(open_prepared(data))
+        result = (gradient_angles if args.gradients else compare)(restored, prepared,
+                                                                  args.batch_size)
     except UserError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
@@ -105,6 +163,9 @@ def main(argv=None):
         one.close()
     if args.json:
         print(json.dumps(result))
+        return 0
+    if args.gradients:
+        print_angles(result)
         return 0
     e, k = result['top1_error_averaged'], result['crops_per_image']
     print(f"{result['model']}, {result['images']} images x {k} crops, fp32 against bf16: largest "
