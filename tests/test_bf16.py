@@ -200,28 +200,36 @@ def test_each_cpu_formulation_in_bf16_gives_tfs_kernels_answer(choice, layer, x_
 
 
 # a bias gradient is its layer's output gradient summed over every row (image, pixel); the
-# sums here run over 256 fc rows and over 32 x 27 x 27 pixels of a convolution's maps
+# sums here run over 256 fc rows and over 32 x 27 x 27 pixels of a convolution's maps. (the
+# formulation forced on, or off with '!'; how the graph sums: by a Sum, or by a BiasAddGrad
+# that oneDNN fuses into the filter gradient)
 BIAS_SUMS = [
-    ('fc', lambda x, p: ops.fc(x, p, relu=False), (256, 24), (24, 16), None),
+    ('fc', lambda x, p: ops.fc(x, p, relu=False), (256, 24), (24, 16), None, 'Sum'),
     ('matmul-conv', lambda x, p: ops.conv(x, p, 1, 'VALID', relu=False), (256, 3, 3, 4),
-     (3, 3, 4, 16), None),
+     (3, 3, 4, 16), 'conv_covering_matmul', 'Sum'),
     ('conv', lambda x, p: ops.conv(x, p, 1, 'SAME', relu=False), (32, 27, 27, 4), (3, 3, 4, 16),
-     None),
+     None, 'BiasAddGrad'),
     ('conv-bias-apart', lambda x, p: ops.conv(x, p, 1, 'SAME', relu=False), (32, 27, 27, 4),
-     (3, 3, 4, 16), 'conv_bias_apart'),
+     (3, 3, 4, 16), 'conv_bias_apart', 'Sum'),
+    ('conv-explicit-pad', lambda x, p: ops.conv(x, p, 2, 3, relu=False), (32, 53, 53, 3),
+     (7, 7, 3, 16), '!conv_pad_apart', 'Sum'),
+    ('conv-nchw', lambda x, p: ops.conv(x, p, 1, 'SAME', relu=False), (32, 27, 27, 4),
+     (3, 3, 4, 16), 'conv3x3_nchw', 'Sum'),
 ]
 
 
 @has_bf16
-@pytest.mark.parametrize('layer, x_shape, w_shape, forced', [b[1:] for b in BIAS_SUMS],
-                         ids=[b[0] for b in BIAS_SUMS])
+@pytest.mark.parametrize('layer, x_shape, w_shape, forced, summed_by',
+                         [b[1:] for b in BIAS_SUMS], ids=[b[0] for b in BIAS_SUMS])
 def test_a_bf16_bias_gradient_is_its_output_gradient_summed_then_rounded_once(
-        layer, x_shape, w_shape, forced):
+        layer, x_shape, w_shape, forced, summed_by):
     # TF's own bf16 BiasAddGrad adds in bf16: 1.5-2% off over the fc rows, 80-98% short over
     # the maps (a sum of like-signed terms stops growing at ~2^8 of them)
+    if forced and not forced.startswith('!') and cpu_kernels.cpu_kernels() == 'tf':
+        pytest.skip('ALEXNET_TF1_CPU_KERNELS=tf: no formulation can be forced on')
     rng = np.random.RandomState(5)
     with tf.Graph().as_default() as g, tf1.device('/cpu:0'), cpu_kernels.kernel_choices(
-            **({forced: True} if forced else {})):
+            **({forced.lstrip('!'): not forced.startswith('!')} if forced else {})):
         # fed, not constants, which grappler would fold with TF's own kernels
         x = tf1.placeholder(tf.float32, x_shape)
         w = tf1.placeholder(tf.float32, w_shape)
@@ -229,6 +237,8 @@ def test_a_bf16_bias_gradient_is_its_output_gradient_summed_then_rounded_once(
         y = tf.cast(layer(tf.cast(x, tf.bfloat16), {'w': w, 'b': b}), tf.float32)
         g_up = tf1.placeholder(tf.float32, y.shape)
         dw, db = tf1.gradients(y, [w, b], grad_ys=[g_up])
+    # (through the Cast that gave the layer its bf16 bias)
+    assert db.op.type == 'Cast' and db.op.inputs[0].op.type == summed_by
     # like-signed terms, as a bias's gradient mostly is; bf16 values, as the layer gets them
     terms = (rng.randn(*y.shape.as_list()) * 1e-3 + 2e-3).astype(np.float32)
     terms = tf.cast(tf.cast(terms, tf.bfloat16), tf.float32).numpy()
@@ -241,7 +251,8 @@ def test_a_bf16_bias_gradient_is_its_output_gradient_summed_then_rounded_once(
 
 
 def _first_step(model, size, precision, batch=4):
-    """(the loss of a first training step, the logits after it) of `model` at `size` px."""
+    """(the loss of a first training step, the logits after it, the op types the step ran)
+    of `model` at `size` px."""
     cfg = defaults_for(model, num_classes=10, **({'input_size': size} if size else {}))
     placement = devices.resolve('cpu', towers=models.get(model).towers)
     g = graph.build(cfg, placement, seed=1, precision=precision)
@@ -251,18 +262,21 @@ def _first_step(model, size, precision, batch=4):
             g.training: True}
     with session(g.graph, placement.session_config()) as sess:
         sess.run(tf1.variables_initializer(g.graph.get_collection('variables')))
-        loss = sess.run([g.train_op, g.total_loss], feed)[1]
+        ran = tf1.RunMetadata()
+        loss = sess.run([g.train_op, g.total_loss], feed, run_metadata=ran,
+                        options=tf1.RunOptions(output_partition_graphs=True))[1]
         logits = sess.run(g.logits, {g.images: feed[g.images]})
-    return loss, logits
+    return loss, logits, {n.op for part in ran.partition_graphs for n in part.node}
 
 
 # every model family: (model, input size or its own, the first loss's gap to fp32 allowed;
 # measured: lenet5 1e-7, cifar4 8e-5, vgg-a 2e-7 - at initialisation their losses hardly
-# depend on the input -, googlenet 1.3e-3, inception-v3 7e-2). The batch-normalised
+# depend on the input -, alexnet 2.3e-4, googlenet 1.3e-3, inception-v3 7e-2). The batch-normalised
 # Inceptions normalise 4 images whose last maps are 1x1 at 75 px: the statistics of 4 numbers
 # per map magnify their rounding (their logits at initialisation, without a step, are within
 # 1.4e-2 of fp32's largest), and a deep stack of them moves the loss more
 SMALL = [('lenet5', None, 2e-2), ('cifar4', None, 2e-2), ('vgg-a', 32, 2e-2),
+         ('alexnet', 67, 2e-2),
          pytest.param('googlenet', 224, 2e-2, marks=pytest.mark.slow),
          pytest.param('inception-v3', 75, 2e-1, marks=pytest.mark.slow),
          pytest.param('inception-resnet-v2', 75, 2e-1, marks=pytest.mark.slow)]
@@ -271,10 +285,13 @@ SMALL = [('lenet5', None, 2e-2), ('cifar4', None, 2e-2), ('vgg-a', 32, 2e-2),
 @has_bf16
 @pytest.mark.parametrize('model, size, gap', SMALL)
 def test_each_model_family_trains_in_bf16_near_its_fp32_twin(model, size, gap):
-    loss16, logits16 = _first_step(model, size, 'bf16')
-    loss32, logits32 = _first_step(model, size, 'fp32')
+    loss16, logits16, ran16 = _first_step(model, size, 'bf16')
+    loss32, logits32, ran32 = _first_step(model, size, 'fp32')
     assert logits16.dtype == np.float32 and np.isfinite(logits16).all()
     assert loss16 != loss32 and abs(loss16 - loss32) < gap * abs(loss32)
+    # TF's BiasAddGrad sums bf16 in bf16 (test above): each bias gradient is a Sum or fused
+    # into its convolution's filter gradient instead, whatever the model
+    assert 'BiasAddGrad' in ran32 and 'BiasAddGrad' not in ran16
 
 
 def _steps(precision, xs, ys, lr):

@@ -10,7 +10,7 @@ from alexnet_tf1.data.reader import open_prepared
 from alexnet_tf1.evaluation import evaluate
 from alexnet_tf1.experiments import precision_gap
 from alexnet_tf1.nn import cpu_kernels
-from alexnet_tf1.tf_compat import tf, tf1
+from alexnet_tf1.tf_compat import tf
 from random_checkpoint import random_checkpoint
 from tiny_run import tiny_prepared
 
@@ -56,21 +56,26 @@ def test_gradients_in_bf16_are_a_few_degrees_from_fp32_and_batches_further(tmp_p
     want = {n for n in reader.get_variable_to_shape_map() if n.endswith(('weights', 'biases'))}
     assert set(rows) == want
     for name, r in rows.items():
-        assert 0 < r['bf16_vs_fp32_degrees'] < 10, name      # really bf16, and only rounding
-        assert r['bf16_vs_fp32_degrees'] < r['batch_vs_batch_degrees'], name
-    # fp32's angle between the two batches, from gradients taken apart with plain tf.gradients
+        assert r['bf16_vs_fp32_degrees'] is not None, name
+        # really bf16, and only rounding: 0.2-9.4 degrees here, one batch to the next 84-105
+        assert 0 < r['bf16_vs_fp32_degrees'] < 20, name
+        assert r['bf16_vs_fp32_degrees'] < r['batch_vs_batch_degrees'] / 3, name
+    # the last biases' gradient by hand: the batch mean of softmax minus the one-hot label, from
+    # the logits of each batch as a training step computes them (dropout on)
     restored = evaluate.Restored(path, 'cpu', precision='fp32', gradients=True)
-    (x1, y1), (x2, y2) = list(pipeline.eval_batches(restored.data(open_prepared(data)), 6,
-                                                    crop=restored.config.input_size))
     g = restored.g
-    with g.graph.as_default():
-        w = [v for _, v in g.grads if v.op.name == 'tower0/conv1/weights']
-        dw = tf1.gradients(g.xent, w)[0]
-    a, b = (restored.sess.run(dw, {g.images: x, g.labels: y, g.training: True})
-            for x, y in ((x1, y1), (x2, y2)))
-    cos = float((a * b).sum() / np.linalg.norm(a) / np.linalg.norm(b))
-    assert np.isclose(np.degrees(np.arccos(cos)),
-                      rows['tower0/conv1/weights']['batch_vs_batch_degrees'], atol=1e-3)
+    by_hand = []
+    for x, y in pipeline.eval_batches(restored.data(open_prepared(data)), 6,
+                                      crop=restored.config.input_size):
+        z, loss, xent = restored.sess.run([g.logits, g.total_loss, g.xent],
+                                          {g.images: x, g.labels: y, g.training: True})
+        assert loss == xent         # no weight decay in the gradients compared
+        z = z.astype(np.float64)
+        p = np.exp(z - z.max(1, keepdims=True))
+        by_hand.append((p / p.sum(1, keepdims=True) - np.eye(4)[y]).mean(0))
+    a, b = by_hand
+    degrees = np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
+    assert np.isclose(degrees, rows['tower0/fc8/biases']['batch_vs_batch_degrees'], atol=1e-2)
 
 
 @has_bf16

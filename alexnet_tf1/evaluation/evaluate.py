@@ -7,7 +7,7 @@ import numpy as np
 
 from alexnet_tf1 import devices, models, options
 from alexnet_tf1.evaluation import figures
-from alexnet_tf1.training import checkpoints as ckpt_mod, graph as graph_mod
+from alexnet_tf1.training import checkpoints as ckpt_mod, graph as graph_mod, objective
 from alexnet_tf1.weights import imagenet, importers
 from alexnet_tf1.config import ModelConfig, defaults_for
 from alexnet_tf1.data import pipeline
@@ -24,8 +24,9 @@ class Restored:
                  gradients=False):
         """path: a checkpoint prefix; or, with `state` given, a published weight file.
         precision: 'fp32' or 'bf16' (graph.build's); default the run's own, from its state.
-        gradients: the training graph, with its gradients (g.grads) but no update step (and so
-        no optimizer slots to restore)."""
+        gradients: the training graph instead, its g.grads the gradients of the run's own
+        loss (label smoothing, auxiliary heads) without weight decay, and no update step (so no
+        optimizer slots to restore)."""
         self.path = path
         self.state = state or ckpt_mod.read_state(path)
         self.precision = precision or options.kept('precision', self.state)
@@ -36,11 +37,13 @@ class Restored:
         self.config = ModelConfig.from_dict(self.state['config'])
         spec = models.get(self.config.model)
         placement = devices.resolve(gpus, towers=spec.towers)
+        training = {'weight_decay': 0.0, 'update': lambda *_: tf.no_op(),
+                    'step': objective.Step(**options.handed('step', self.state))}
         self.g = graph_mod.build(self.config, placement, train=gradients, precision=self.precision,
-                                 update=(lambda *_: tf.no_op()) if gradients else None)
+                                 **(training if gradients else {}))
         self.dense = None
         with self.g.graph.as_default():
-            if spec.build_dense:        # VGG's test-time net, same variables
+            if spec.build_dense and not gradients:      # VGG's test-time net, same variables
                 with tf1.device(placement.towers[0]):
                     images = tf1.placeholder(tf.float32, [None, None, None, self.config.channels],
                                              'dense_images')

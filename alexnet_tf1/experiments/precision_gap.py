@@ -12,12 +12,13 @@ weights keep their own mean and 1000-way head (--num-classes for a file with ano
 error against the data set's labels means something only where the labels are theirs. Needs a CPU where bf16 runs
 (cpu_kernels.bf16_missing).
 
---gradients compares training instead: each variable's gradient of the cross-entropy (dropout
-on, batch norm on the batch's statistics, as in a training step; no weight decay, which is the
-same fp32 term in both) on the validation split's first batch of centre crops, in bf16 against
-fp32, as the angle between the two in degrees; beside it the angle between fp32's gradients on
-the first and the second batch, SGD's own spread from one batch to the next, the yardstick the
-rounding is small or large against.
+--gradients compares training instead: each variable's gradient of the run's loss (its
+cross-entropy with any label smoothing and auxiliary heads; dropout on, batch norm on the
+batch's statistics, as in a training step; no weight decay, the same fp32 term in both) on
+the validation split's first batch of centre crops, in bf16 against fp32, as the angle between
+the two in degrees; beside it the angle between fp32's gradients on the first and the second
+batch: SGD's spread from one batch to the next, the yardstick the rounding is small or large
+against (a low one: both batches get the same dropout masks, which follow the step).
 """
 import argparse
 import itertools
@@ -41,7 +42,8 @@ def parser():
                     help="--init-from's classes (default 1000, ImageNet's)")
     ap.add_argument('--data-dir', help="prepared data (default: the run's own; data/sample for "
                                        'published weights)')
-    ap.add_argument('--batch-size', type=at_least(1), default=16, help='images a batch (x10 crops)')
+    ap.add_argument('--batch-size', type=at_least(1), default=16,
+                    help='images a batch (x10 crops; with --gradients centre crops only)')
     ap.add_argument('--gradients', action='store_true',
                     help="compare each variable's training gradient instead (degrees apart)")
     ap.add_argument('--json', action='store_true', help='print one JSON object')
@@ -103,25 +105,28 @@ def compare(restored, prepared, batch_size):
 def gradient_angles(restored, prepared, batch_size):
     """The --gradients figures of the module docstring, a row per variable."""
     from alexnet_tf1.data import pipeline
-    from alexnet_tf1.tf_compat import tf1
-    size = restored['fp32'].config.input_size
-    batches = list(itertools.islice(pipeline.eval_batches(prepared, batch_size, crop=size), 2))
+    config = restored['fp32'].config
+    batches = list(itertools.islice(pipeline.eval_batches(prepared, batch_size,
+                                                          crop=config.input_size), 2))
     if len(batches) < 2 or len(batches[1][1]) < batch_size:
         raise UserError(f'{prepared.path} has fewer than two batches of {batch_size} validation '
                         'images; give a smaller --batch-size')
-    grads = {}
+    if max(int(y.max()) for _, y in batches) >= config.num_classes:
+        raise UserError(f'{prepared.path} has labels past the model\'s {config.num_classes} '
+                        'classes; give the data set it was trained on (--data-dir)')
+    grads, names = {}, {}
     for p, r in restored.items():
         g = r.g
-        variables = [v for _, v in g.grads]
-        with g.graph.as_default():
-            data_term = tf1.gradients(g.xent, variables, colocate_gradients_with_ops=True)
+        names[p] = [v.op.name for _, v in g.grads]
         for i, (x, y) in enumerate(batches[:2 if p == 'fp32' else 1]):
-            grads[p, i] = r.sess.run(data_term, {g.images: x, g.labels: y, g.training: True})
-    names = [v.op.name for v in variables]
+            grads[p, i] = r.sess.run([d for d, _ in g.grads],
+                                     {g.images: x, g.labels: y, g.training: True})
+    assert names['fp32'] == names['bf16'], 'one builder, one variable order'
     rows = [{'variable': n, 'bf16_vs_fp32_degrees': _degrees(a, b),
              'batch_vs_batch_degrees': _degrees(a, c)}
-            for n, a, b, c in zip(names, grads['fp32', 0], grads['bf16', 0], grads['fp32', 1])]
-    return {'model': restored['fp32'].config.model, 'batch_size': batch_size, 'variables': rows}
+            for n, a, b, c in zip(names['fp32'], grads['fp32', 0], grads['bf16', 0],
+                                  grads['fp32', 1])]
+    return {'model': config.model, 'batch_size': batch_size, 'variables': rows}
 
 
 def _degrees(a, b):

@@ -2,7 +2,7 @@
 
 Each is the same arithmetic as TF's own kernel to float rounding, and each is timed against
 it by `python -m alexnet_tf1.bench --kernels`; `chosen(name)` says whether graphs built now
-use one. The gradients registered here are attached by gradient_override_map in nn.layers.
+use one. The gradients registered here are attached by gradient_override_map in nn/ops.py.
 """
 import contextlib
 import functools
@@ -17,7 +17,8 @@ def cpu_kernels():
     faster formulations below (LRN compiled by XLA; a convolution's bias gradient apart from
     its filter gradient; on AVX2 3x3 stride-1 convolutions by Winograd and other 3x3 filter
     gradients in NCHW, on AVX-512 fc input gradients as a batched matmul) or TF's own kernels
-    everywhere. Either way the numbers are the same to float rounding. Without oneDNN
+    everywhere (but for bf16 bias gradients, always summed in fp32: bias_override). Either
+    way the numbers are the same to float rounding. Without oneDNN
     (TF_ENABLE_ONEDNN_OPTS=0) TF's CPU filter gradient has no NCHW form: 'tf'."""
     if onednn_off():
         return 'tf'
@@ -197,29 +198,28 @@ def _bias_add_grad_apart(op, grad):
     # (_MklNativeConv2DBackpropFilterWithBias). That fused kernel ran AlexNet's conv1 1.45x and
     # conv2-5 1.1-1.16x slower on AVX-512 than the filter gradient alone plus a BiasAddGrad
     # (AVX2: 1.2x conv1, 1.03x conv2). Summed over a 2-D view of the maps, the bias gradient no
-    # longer matches the fusion's pattern. It is the same sum.
+    # longer matches the fusion's pattern. In bf16 the sum is a Sum (below).
+    if grad.dtype == tf.bfloat16:
+        return _bias_add_summed(op, grad)
     n = int(op.inputs[1].shape[0])
-    rows = tf.reshape(grad, [-1, n])
-    if rows.dtype == tf.bfloat16:
-        return grad, _bias_sum(rows)
-    return grad, tf.raw_ops.BiasAddGrad(out_backprop=rows)
+    return grad, tf.raw_ops.BiasAddGrad(out_backprop=tf.reshape(grad, [-1, n]))
 
 
 # TF's CPU BiasAddGrad sums bf16 in bf16: a sum of like-signed terms stops growing once it is
 # some 2^8 times each, so over a convolution's maps (32 x 55 x 55) the bias gradient came out
 # 80-98% short, and over 256 fc rows 1.5-2% off. Sum (reduce_sum) accumulates bf16 in fp32 and
-# rounds once (0.2%); the convolutions' own bias gradients are fused with their filter
-# gradients by oneDNN (_MklNativeConv2DBackpropFilterWithBias), which sums in fp32 too.
-tf.RegisterGradient('BiasAddSummed')(lambda op, grad: (grad, _bias_sum(grad)))
-
-
-def _bias_sum(grad):
-    return tf.reduce_sum(grad, list(range(grad.shape.rank - 1)))
+# rounds once (0.2%). oneDNN's filter gradient fused with a bias gradient sums in fp32 too, but
+# it fuses only a plain NHWC 'SAME' or 'VALID' convolution's (ops.conv).
+@tf.RegisterGradient('BiasAddSummed')
+def _bias_add_summed(op, grad):
+    n = int(op.inputs[1].shape[0])      # NHWC maps (the project's layout): biases last
+    return grad, tf.reduce_sum(tf.reshape(grad, [-1, n]), 0)
 
 
 def bias_override(x):
-    """The gradient_override_map entry for a bias added to x outside a convolution (an fc's,
-    a convolution done as a matmul): in bf16 summed by Sum, not BiasAddGrad (above)."""
+    """The gradient_override_map entry for a bias added to x where oneDNN does not fuse its
+    gradient with a filter gradient (an fc's; a convolution done as a matmul, explicitly
+    padded, or with another filter gradient): in bf16 summed by Sum, not BiasAddGrad (above)."""
     return {'BiasAdd': 'BiasAddSummed'} if x.dtype.base_dtype == tf.bfloat16 else {}
 
 

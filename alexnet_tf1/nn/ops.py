@@ -67,6 +67,8 @@ def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
     if 'b' in p and cpu_kernels.on_cpu(x, 'conv_bias_apart'):
         override['BiasAdd'] = 'BiasAddGradApart'
+    elif 'b' in p and (override or not isinstance(padding, str)):
+        override.update(cpu_kernels.bias_override(x))
     override.update(cpu_kernels.relu_override(x, maskable=True))
     with tf1.get_default_graph().gradient_override_map(override):
         c = tf.nn.conv2d(x, at(p['w'], x), [1, stride, stride, 1], padding)
@@ -86,11 +88,11 @@ def _conv_as_matmul(x, p, act):
     n_in = kh * kw * cin
     rows = tf.reshape(x, [-1, n_in])
     y = tf.matmul(rows, at(tf.reshape(p['w'], [n_in, cout]), x))
-    if 'b' in p:
-        with tf1.get_default_graph().gradient_override_map(cpu_kernels.bias_override(x)):
+    override = {**cpu_kernels.bias_override(x), **cpu_kernels.relu_override(x)}
+    with tf1.get_default_graph().gradient_override_map(override):
+        if 'b' in p:
             y = tf.nn.bias_add(y, at(p['b'], x))
-    if act is not None:
-        with tf1.get_default_graph().gradient_override_map(cpu_kernels.relu_override(x)):
+        if act is not None:
             y = act(y)
     if (kh, kw) == (1, 1):
         out = tf.reshape(y, tf.concat([tf.shape(x)[:3], [cout]], 0))
