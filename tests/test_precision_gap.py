@@ -47,7 +47,7 @@ def test_model_with_a_checkpoint_is_refused_in_one_line(tmp_path, capsys):
 def test_gradients_in_bf16_are_a_few_degrees_from_fp32_and_batches_further(tmp_path, capsys):
     data = tiny_prepared(str(tmp_path), n_val=12, classes=4, seed=3)
     path = random_checkpoint(str(tmp_path / 'run'), data, seed=7, classes=4)
-    assert precision_gap.main(['--train-dir', str(tmp_path / 'run'), '--batch-size', '6',
+    assert precision_gap.main(['--train-dir', path, '--batch-size', '6',     # a prefix
                                '--gradients', '--json']) == 0
     got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     rows = {r['variable']: r for r in got['variables']}

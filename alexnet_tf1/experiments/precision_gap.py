@@ -59,7 +59,7 @@ def restore_both(args, gradients=False):
     from alexnet_tf1.weights import keras_inception, keras_vgg
     cpu_kernels.check_bf16()
     if args.train_dir:
-        path = checkpoints.resolve(None, args.train_dir)
+        path = checkpoints.resolve(args.train_dir)    # a train dir or a checkpoint prefix
         return {p: evaluate.Restored(path, 'cpu', precision=p, gradients=gradients)
                 for p in ('fp32', 'bf16')}
     model = args.model or keras_vgg.vgg_variant(args.init_from) or \
