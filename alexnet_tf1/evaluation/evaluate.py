@@ -37,10 +37,12 @@ class Restored:
         self.config = ModelConfig.from_dict(self.state['config'])
         spec = models.get(self.config.model)
         placement = devices.resolve(gpus, towers=spec.towers)
-        training = {'weight_decay': 0.0, 'update': lambda *_: tf.no_op(),
-                    'step': objective.Step(**options.handed('step', self.state))}
+        training = {}
+        if gradients:
+            training = {'weight_decay': 0.0, 'update': lambda *_: tf.no_op(),
+                        'step': objective.Step(**options.handed('step', self.state))}
         self.g = graph_mod.build(self.config, placement, train=gradients, precision=self.precision,
-                                 **(training if gradients else {}))
+                                 **training)
         self.dense = None
         with self.g.graph.as_default():
             if spec.build_dense and not gradients:      # VGG's test-time net, same variables
