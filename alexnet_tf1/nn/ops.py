@@ -67,7 +67,7 @@ def conv(x, p, stride=1, padding='SAME', relu=True, act='relu'):
         override = {'Conv2D': 'Conv2DFilterGradNCHW'}
     if 'b' in p and cpu_kernels.on_cpu(x, 'conv_bias_apart'):
         override['BiasAdd'] = 'BiasAddGradApart'
-    elif 'b' in p and (override or not isinstance(padding, str)):
+    elif 'b' in p and ('Conv2D' in override or not isinstance(padding, str)):
         override.update(cpu_kernels.bias_override(x))
     override.update(cpu_kernels.relu_override(x, maskable=True))
     with tf1.get_default_graph().gradient_override_map(override):
