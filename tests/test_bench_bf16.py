@@ -8,9 +8,7 @@ import pytest
 
 from alexnet_tf1.config import defaults_for
 from alexnet_tf1.nn import cpu_kernels
-
-has_bf16 = pytest.mark.skipif(cpu_kernels.bf16_missing() is not None,
-                              reason='bf16 runs no faster than fp32 on this CPU')
+from test_bf16 import has_bf16
 
 
 @has_bf16

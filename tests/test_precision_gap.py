@@ -2,20 +2,16 @@
 import json
 
 import numpy as np
-import pytest
 
 import run_eval
 from alexnet_tf1.data import pipeline
 from alexnet_tf1.data.reader import open_prepared
 from alexnet_tf1.evaluation import evaluate
 from alexnet_tf1.experiments import precision_gap
-from alexnet_tf1.nn import cpu_kernels
 from alexnet_tf1.tf_compat import tf
 from random_checkpoint import random_checkpoint
+from test_bf16 import has_bf16
 from tiny_run import tiny_prepared
-
-has_bf16 = pytest.mark.skipif(cpu_kernels.bf16_missing() is not None,
-                              reason='bf16 runs no faster than fp32 on this CPU')
 
 
 @has_bf16
